@@ -1,0 +1,47 @@
+# bnnrun's make targets. `make help` lists them. Every target sets up .venv first if needed.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+# Extras to install; e.g. `make install EXTRAS=dev,cuda` on a GPU machine.
+EXTRAS ?= dev
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+.PHONY: help install run test test-all lint format bench clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+install: $(STAMP) ## Create .venv and install bnnrun with its dev tools (EXTRAS=dev)
+
+run: $(STAMP) ## Run the default experiment (moons, 2-5-5-2 tanh net, normal prior, SVI)
+	$(BIN)/bnnrun $(ARGS)
+
+test: $(STAMP) ## Run the test suite, without tests marked slow (a few minutes on 2 cores)
+	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+
+test-all: $(STAMP) ## Run every test, the slow ones included
+	$(BIN)/python -m pytest $(ARGS)
+
+lint: $(STAMP) ## Check style and formatting with ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## Fix what ruff can and format the code
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP) ## SVI speed against a deterministic optax network of the same shape
+	$(BIN)/python bench/svi_speed.py $(ARGS)
+
+clean: ## Remove .venv and caches (outputs/ is kept)
+	rm -rf $(VENV) .pytest_cache .ruff_cache build dist *.egg-info

@@ -1,0 +1,100 @@
+"""The Hydra application behind ``bnnrun``: one job = validate, run, record.
+
+Every job leaves a ``metrics.json`` saying how it ended (``ok``, ``diverged``, ``failed`` or, in a
+sweep, ``skipped`` for an impossible combination) and maps that to an exit code:
+0 ok, 1 failed, 2 bad input (config, data or an occupied run directory), 3 diverged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from bnnrun.config import register_configs, to_run_config
+from bnnrun.errors import BnnrunError, InvalidCombination, RunDirError
+
+log = logging.getLogger("bnnrun")
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_DIVERGED = 0, 1, 2, 3
+
+
+def conf_dir() -> Path:
+    """``conf/`` of a source checkout, or the copy an installed wheel carries in the package."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "conf", here.parent / "conf"):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(f"bnnrun's conf/ directory is missing (looked beside {here})")
+
+
+CONF_DIR = conf_dir()
+register_configs()
+
+
+def full_errors() -> bool:
+    """``HYDRA_FULL_ERROR=1``: let errors propagate with their tracebacks."""
+    return os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
+def say(message: str) -> None:
+    """The one line a user sees for an error."""
+    print(f"bnnrun: error: {message}", file=sys.stderr)
+
+
+def run_job(cfg: DictConfig, run_dir: Path, *, multirun: bool) -> int:
+    """Validate, run and record one job; return its exit code. Never raises for user errors."""
+    from bnnrun import rundir
+    from bnnrun.run import execute
+    from bnnrun.runtime import configure_jax
+
+    failure: dict[str, str] | None = None
+    try:
+        run_cfg = to_run_config(cfg)
+        rt = run_cfg.runtime
+        configure_jax(
+            platform=rt.platform, cpu_threads=rt.cpu_threads, compilation_cache=rt.compilation_cache
+        )
+        record = execute(run_cfg, run_dir)
+    except InvalidCombination as exc:
+        if full_errors() and not multirun:
+            raise
+        if not multirun:
+            say(str(exc))
+            return EXIT_BAD_INPUT
+        failure, code = {"status": "skipped", "error": str(exc)}, EXIT_OK
+        log.info("skipped: %s", exc)
+    except BnnrunError as exc:
+        if full_errors():
+            raise
+        say(str(exc))
+        if isinstance(exc, RunDirError):
+            return exc.exit_code  # the directory belongs to an earlier run: write nothing
+        failure, code = {"status": "failed", "error": str(exc)}, exc.exit_code
+    except Exception as exc:
+        if full_errors():
+            raise
+        log.exception("run failed")
+        failure, code = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}, EXIT_FAILED
+    if failure is not None:
+        rundir.write_json(run_dir / rundir.METRICS, failure)
+        return code
+    if record["status"] == "ok":
+        return EXIT_OK
+    say(f"run {record['status']}: {record.get('error', '')} (see {run_dir})")
+    return EXIT_DIVERGED
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
+def hydra_main(cfg: DictConfig) -> None:
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    code = run_job(cfg, Path(hc.runtime.output_dir), multirun=multirun)
+    if code != EXIT_OK and not multirun:
+        sys.exit(code)

@@ -1,0 +1,438 @@
+"""Config schemas: one dataclass per config-group option, registered in Hydra's ConfigStore.
+
+Each YAML option in ``conf/<group>/`` starts from its schema
+(``defaults: [/schema_<group>_<kind>@_here_]``), so Hydra rejects unknown keys and wrong types
+while it composes the config. Value checks (a scale must be positive, a fraction must lie in
+(0, 1), ...) live in ``__post_init__`` and run when :func:`to_run_config` turns the composed
+config into these dataclasses. Checks that span groups (a flat prior has no scale for a
+hyperprior to learn) live in :func:`check_choices`, so a sweep can tell an impossible
+combination from a broken job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from bnnrun.errors import ConfigError, InvalidCombination
+
+
+def _require(ok: bool, key: str, allowed: str, got: Any) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={got!r} is not allowed: {key} must be {allowed}")
+
+
+# --------------------------------------------------------------------------- dataset
+@dataclass
+class MoonsConfig:
+    """Two interleaving half-circles (``sklearn.datasets.make_moons``)."""
+
+    name: str = "moons"
+    n_samples: int = 1000
+    noise: float = 0.3
+    test_fraction: float = 0.3
+    standardize: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _require(self.n_samples >= 4, "dataset.n_samples", "an integer >= 4", self.n_samples)
+        _require(self.noise >= 0, "dataset.noise", ">= 0", self.noise)
+        _require(
+            0 < self.test_fraction < 1, "dataset.test_fraction", "in (0, 1)", self.test_fraction
+        )
+
+
+@dataclass
+class CirclesConfig(MoonsConfig):
+    """A large circle containing a smaller one (``sklearn.datasets.make_circles``)."""
+
+    name: str = "circles"
+    factor: float = 0.2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(0 < self.factor < 1, "dataset.factor", "in (0, 1)", self.factor)
+
+
+# --------------------------------------------------------------------------- architecture
+class Activation(StrEnum):
+    tanh = "tanh"
+    relu = "relu"
+    gelu = "gelu"
+    elu = "elu"
+    silu = "silu"
+    sigmoid = "sigmoid"
+    softplus = "softplus"
+
+
+@dataclass
+class MLPConfig:
+    """Fully connected network; the output layer has one logit per class (softmax)."""
+
+    name: str = "mlp"
+    hidden: list[int] = field(default_factory=lambda: [5, 5])
+    activation: Activation = Activation.tanh
+
+    def __post_init__(self) -> None:
+        for width in self.hidden:
+            _require(width >= 1, "architecture.hidden", "a list of positive widths", self.hidden)
+
+
+# --------------------------------------------------------------------------- prior
+class PriorFamily(StrEnum):
+    normal = "normal"
+    laplace = "laplace"
+    cauchy = "cauchy"
+    student_t = "student_t"
+    flat = "flat"
+
+
+@dataclass
+class ScaledPriorConfig:
+    """A location-scale prior on every weight and bias: normal, laplace or cauchy."""
+
+    family: PriorFamily = MISSING
+    loc: float = 0.0
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        _require(self.scale > 0, "prior.scale", "> 0", self.scale)
+
+
+@dataclass
+class StudentTPriorConfig(ScaledPriorConfig):
+    family: PriorFamily = PriorFamily.student_t
+    df: float = 3.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(self.df > 0, "prior.df", "> 0", self.df)
+
+
+@dataclass
+class FlatPriorConfig:
+    """The improper uniform prior: log density 0 everywhere, no scale."""
+
+    family: PriorFamily = PriorFamily.flat
+
+
+# --------------------------------------------------------------------------- hyperprior
+class HyperpriorKind(StrEnum):
+    fixed = "fixed"
+    half_normal = "half_normal"
+    half_cauchy = "half_cauchy"
+    inverse_gamma = "inverse_gamma"
+
+
+@dataclass
+class FixedHyperpriorConfig:
+    """A delta hyperprior: the prior's scale is the constant ``prior.scale``."""
+
+    kind: HyperpriorKind = HyperpriorKind.fixed
+
+
+@dataclass
+class HalfHyperpriorConfig:
+    """HalfNormal(scale) or HalfCauchy(scale) over each layer's prior scale."""
+
+    kind: HyperpriorKind = MISSING
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        _require(self.scale > 0, "hyperprior.scale", "> 0", self.scale)
+
+
+@dataclass
+class InverseGammaHyperpriorConfig:
+    """InverseGamma(concentration, rate) over each layer's prior scale."""
+
+    kind: HyperpriorKind = HyperpriorKind.inverse_gamma
+    concentration: float = 1.0
+    rate: float = 1.0
+
+    def __post_init__(self) -> None:
+        _require(self.concentration > 0, "hyperprior.concentration", "> 0", self.concentration)
+        _require(self.rate > 0, "hyperprior.rate", "> 0", self.rate)
+
+
+# --------------------------------------------------------------------------- inference
+class OptimizerName(StrEnum):
+    adam = "adam"
+    adamw = "adamw"
+    sgd = "sgd"
+    rmsprop = "rmsprop"
+    adabelief = "adabelief"
+
+
+class Schedule(StrEnum):
+    constant = "constant"
+    cosine = "cosine"
+    exponential = "exponential"
+
+
+@dataclass
+class OptimizerConfig:
+    """An optax optimizer. ``schedule`` decays ``lr`` to ``lr * final_lr_fraction`` by the end
+    of the fit, after a linear warm-up of ``warmup_steps``; ``clip_norm`` clips the gradient."""
+
+    name: OptimizerName = OptimizerName.adam
+    lr: float = 1e-2
+    schedule: Schedule = Schedule.constant
+    warmup_steps: int = 0
+    final_lr_fraction: float = 0.01
+    clip_norm: float | None = None
+
+    def __post_init__(self) -> None:
+        _require(self.lr > 0, "inference.optimizer.lr", "> 0", self.lr)
+        _require(
+            self.warmup_steps >= 0, "inference.optimizer.warmup_steps", ">= 0", self.warmup_steps
+        )
+        _require(
+            0 < self.final_lr_fraction <= 1,
+            "inference.optimizer.final_lr_fraction",
+            "in (0, 1]",
+            self.final_lr_fraction,
+        )
+        if self.clip_norm is not None:
+            _require(
+                self.clip_norm > 0, "inference.optimizer.clip_norm", "> 0 or null", self.clip_norm
+            )
+
+
+class GuideName(StrEnum):
+    normal = "normal"
+
+
+@dataclass
+class SVIConfig:
+    """Stochastic variational inference with an autoguide, fitted by an optax optimizer."""
+
+    method: str = "svi"
+    guide: GuideName = GuideName.normal
+    num_steps: int = 50_000
+    num_particles: int = 1
+    init_scale: float = 0.01
+    batch_size: int | None = None
+    num_predictive_samples: int = 500
+    chunk_size: int = 1000
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+
+    def __post_init__(self) -> None:
+        _require(self.num_steps >= 1, "inference.num_steps", "an integer >= 1", self.num_steps)
+        _require(
+            self.num_particles >= 1,
+            "inference.num_particles",
+            "an integer >= 1",
+            self.num_particles,
+        )
+        _require(self.init_scale > 0, "inference.init_scale", "> 0", self.init_scale)
+        if self.batch_size is not None:
+            _require(
+                self.batch_size >= 1,
+                "inference.batch_size",
+                "an integer >= 1 or null",
+                self.batch_size,
+            )
+        _require(
+            self.num_predictive_samples >= 2,
+            "inference.num_predictive_samples",
+            "an integer >= 2",
+            self.num_predictive_samples,
+        )
+        _require(self.chunk_size >= 1, "inference.chunk_size", "an integer >= 1", self.chunk_size)
+
+
+# --------------------------------------------------------------------------- top level
+@dataclass
+class RuntimeConfig:
+    """Where and how JAX runs. ``cpu_threads`` sizes XLA's CPU thread pool (null: all cores)."""
+
+    platform: str | None = None
+    cpu_threads: int | None = None
+    compilation_cache: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        _require(
+            self.platform in (None, "cpu", "gpu", "cuda", "tpu"),
+            "runtime.platform",
+            "one of null, cpu, gpu, cuda, tpu",
+            self.platform,
+        )
+        if self.cpu_threads is not None:
+            _require(
+                self.cpu_threads >= 1,
+                "runtime.cpu_threads",
+                "an integer >= 1 or null",
+                self.cpu_threads,
+            )
+
+
+@dataclass
+class AnalysisConfig:
+    """What is computed from the posterior predictive after the fit."""
+
+    grid_size: int = 100
+    data_chunk: int = 4096
+    sample_chunk: int = 64
+
+    def __post_init__(self) -> None:
+        _require(self.grid_size >= 2, "analysis.grid_size", "an integer >= 2", self.grid_size)
+        _require(self.data_chunk >= 1, "analysis.data_chunk", "an integer >= 1", self.data_chunk)
+        _require(
+            self.sample_chunk >= 1, "analysis.sample_chunk", "an integer >= 1", self.sample_chunk
+        )
+
+
+@dataclass
+class Config:
+    """The whole run. Group nodes are typed by their option's own schema."""
+
+    dataset: Any = MISSING
+    architecture: Any = MISSING
+    prior: Any = MISSING
+    hyperprior: Any = MISSING
+    inference: Any = MISSING
+    seed: int = 0
+    name: str = MISSING
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+
+    def __post_init__(self) -> None:
+        _require(self.seed >= 0, "seed", "an integer >= 0", self.seed)
+
+
+SCHEMAS: dict[str, dict[str, type]] = {
+    "dataset": {"moons": MoonsConfig, "circles": CirclesConfig},
+    "architecture": {"mlp": MLPConfig},
+    "prior": {
+        "scaled": ScaledPriorConfig,
+        "student_t": StudentTPriorConfig,
+        "flat": FlatPriorConfig,
+    },
+    "hyperprior": {
+        "fixed": FixedHyperpriorConfig,
+        "half": HalfHyperpriorConfig,
+        "inverse_gamma": InverseGammaHyperpriorConfig,
+    },
+    "inference": {"svi": SVIConfig},
+}
+
+
+#: Which schema a saved group node follows, by the value of its discriminating field.
+DISCRIMINATORS: dict[str, tuple[str, dict[str, str]]] = {
+    "dataset": ("name", {"moons": "moons", "circles": "circles"}),
+    "architecture": ("name", {"mlp": "mlp"}),
+    "prior": (
+        "family",
+        {
+            "normal": "scaled",
+            "laplace": "scaled",
+            "cauchy": "scaled",
+            "student_t": "student_t",
+            "flat": "flat",
+        },
+    ),
+    "hyperprior": (
+        "kind",
+        {
+            "fixed": "fixed",
+            "half_normal": "half",
+            "half_cauchy": "half",
+            "inverse_gamma": "inverse_gamma",
+        },
+    ),
+    "inference": ("method", {"svi": "svi"}),
+}
+
+
+def register_configs() -> None:
+    """Store the schemas in Hydra's ConfigStore (idempotent)."""
+    cs = ConfigStore.instance()
+    cs.store(name="config_schema", node=Config)
+    # Stored outside any group so that `bnnrun --help` lists only the real options.
+    for group, options in SCHEMAS.items():
+        for name, node in options.items():
+            cs.store(name=schema_name(group, name), node=node)
+
+
+def schema_name(group: str, option: str) -> str:
+    """ConfigStore name of a schema, used in YAML as ``/<name>@_here_``."""
+    return f"schema_{group}_{option}"
+
+
+def check_choices(cfg: Config) -> None:
+    """Raise :class:`InvalidCombination` for choices that are valid alone but not together."""
+    if cfg.prior.family is PriorFamily.flat and cfg.hyperprior.kind is not HyperpriorKind.fixed:
+        raise InvalidCombination(
+            f"prior=flat has no scale, so hyperprior={cfg.hyperprior.kind.value} has nothing to "
+            "learn: use hyperprior=fixed with the flat prior, or a prior with a scale "
+            "(normal, laplace, cauchy, student_t)"
+        )
+
+
+def _reject_unknown_keys(node: DictConfig, prefix: str) -> None:
+    """Keys appended with ``+key=value`` bypass the schema; refuse them too."""
+    kind = OmegaConf.get_type(node)
+    allowed = {f.name for f in dataclasses.fields(kind)} if dataclasses.is_dataclass(kind) else None
+    for key in node:
+        full = f"{prefix}{key}"
+        if allowed is not None and key not in allowed:
+            raise ConfigError(
+                f"unknown key '{full}'; keys of {prefix.rstrip('.') or 'the top level'}: "
+                f"{', '.join(sorted(allowed))}"
+            )
+        child = node._get_node(key)
+        if isinstance(child, DictConfig):
+            _reject_unknown_keys(child, f"{full}.")
+
+
+def to_run_config(cfg: DictConfig, *, check_combination: bool = True) -> Config:
+    """Validate a composed config (without its ``hydra`` node) and return it as dataclasses.
+
+    Raises:
+        ConfigError: a value is impossible, or (if ``check_combination``) two choices cannot
+            go together.
+    """
+    _reject_unknown_keys(cfg, "")
+    try:
+        run_cfg = OmegaConf.to_object(cfg)
+    except ConfigError:
+        raise
+    except Exception as exc:  # OmegaConf wraps __post_init__ errors in its own types
+        cause = exc.__cause__ if isinstance(exc.__cause__, ConfigError) else None
+        if cause is not None:
+            raise cause from None
+        raise
+    if not isinstance(run_cfg, Config):
+        raise ConfigError(
+            "the config does not follow bnnrun's schema (was it composed from conf/?)"
+        )
+    if check_combination:
+        check_choices(run_cfg)
+    return run_cfg
+
+
+def load_config(path: str | Path) -> Config:
+    """Read a saved config (e.g. a run's ``.hydra/config.yaml``) back into typed dataclasses.
+
+    A saved YAML has lost its schemas; each group node gets its schema back from the value of
+    its discriminating field (``prior.family``, ``hyperprior.kind``, ...).
+    """
+    saved = OmegaConf.load(path)
+    typed = OmegaConf.structured(Config)
+    for group, (field_name, schemas) in DISCRIMINATORS.items():
+        node = saved.get(group)
+        value = None if node is None else node.get(field_name)
+        if value not in schemas:
+            raise ConfigError(f"{path}: {group}.{field_name}={value!r} is not a known option")
+        schema = SCHEMAS[group][schemas[value]]
+        typed[group] = OmegaConf.merge(OmegaConf.structured(schema), node)
+    rest = {k: v for k, v in saved.items() if k not in DISCRIMINATORS}
+    return to_run_config(OmegaConf.merge(typed, rest))

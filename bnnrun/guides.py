@@ -1,0 +1,54 @@
+"""Variational families (NumPyro autoguides) and where their means start."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from numpyro.infer.autoguide import AutoGuide, AutoNormal
+from numpyro.infer.initialization import init_to_median
+
+from bnnrun.config import GuideName
+
+_glorot = jax.nn.initializers.glorot_normal(in_axis=-2, out_axis=-1)
+
+
+def init_to_network_default(site: dict[str, Any] | None = None) -> Any:
+    """NumPyro init strategy: weights (``*.w``) Glorot-normal, biases (``*.b``) zero, and every
+    other latent site (the hyperprior scales) at its prior median.
+
+    Prior medians would start every weight at 0 (or nowhere, for the flat prior); a standard
+    network initialisation breaks the symmetry between hidden units. The random draw uses the
+    key NumPyro passes to init strategies, so it follows the run's seed.
+    """
+    if site is None:
+        return partial(init_to_network_default)  # NumPyro expects a partial
+    if site["type"] == "sample" and not site["is_observed"]:
+        name = site["name"]
+        shape = tuple(site["kwargs"].get("sample_shape", ())) + tuple(site["fn"].shape())
+        if name.endswith(".w") and len(shape) >= 2:
+            key = site["kwargs"].get("rng_key")
+            if key is None:  # traced outside a seed handler: no randomness available
+                return jnp.zeros(shape)
+            return _glorot(jax.random.fold_in(key, 0), shape)
+        if name.endswith(".b"):
+            return jnp.zeros(shape)
+    return init_to_median(site)
+
+
+def build_guide(model: Callable[..., Any], *, name: GuideName, init_scale: float) -> AutoGuide:
+    """The autoguide ``name`` over ``model``.
+
+    Args:
+        model: the NumPyro model.
+        name: which variational family.
+        init_scale: initial standard deviation of the guide's Gaussians (unconstrained space).
+    """
+    if name is GuideName.normal:
+        return AutoNormal(
+            model, init_loc_fn=partial(init_to_network_default), init_scale=init_scale
+        )
+    raise ValueError(f"unknown guide {name!r}")

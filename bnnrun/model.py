@@ -1,0 +1,92 @@
+"""The NumPyro model: network + prior + hyperprior + categorical likelihood.
+
+This is the one place where NumPyro meets the network. :class:`BNN` is a frozen dataclass and
+callable as a NumPyro model; it holds only the model's *structure*, so two runs that differ in
+numbers alone (a prior scale, a hyperprior rate) share one model and one compiled program. The
+numbers travel as the ``hp`` argument, a pytree of float32 scalars (see :func:`model_hparams`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import numpyro
+import numpyro.distributions as dist
+
+from bnnrun.hyperpriors import hyperprior_hparams, scale_distribution
+from bnnrun.nets import Network
+from bnnrun.priors import prior_distribution, prior_hparams
+
+HParams = Mapping[str, Mapping[str, jax.Array]]
+
+
+def site_name(layer: str, role: str) -> str:
+    """Sample-site name of a parameter, e.g. ``layer1.w``; its scale is ``layer1.w_scale``."""
+    return f"{layer}.{role}"
+
+
+def model_hparams(prior_cfg: Any, hyperprior_cfg: Any) -> dict[str, dict[str, jax.Array]]:
+    """The numeric hyperparameters of a prior and hyperprior config, as the model's ``hp``."""
+    return {"prior": prior_hparams(prior_cfg), "hyperprior": hyperprior_hparams(hyperprior_cfg)}
+
+
+@dataclass(frozen=True)
+class BNN:
+    """A Bayesian neural network classifier as a NumPyro model.
+
+    Attributes:
+        net: the network (pure function of parameters and inputs).
+        prior: prior family name (``normal``, ``laplace``, ``cauchy``, ``student_t``, ``flat``).
+        hyperprior: ``fixed`` or the name of a distribution over each layer's scales.
+        num_data: size N of the full training set (the likelihood is scaled to N).
+        batch_size: if set, each evaluation uses a random subsample of this many points.
+    """
+
+    net: Network
+    prior: str
+    hyperprior: str
+    num_data: int
+    batch_size: int | None = None
+
+    def __call__(self, x: jax.Array, y: jax.Array | None, hp: HParams) -> None:
+        """Args: ``x`` ``[N, *input_shape]``; ``y`` int ``[N]`` or None; ``hp`` hyperparameters."""
+        params = self.sample_params(hp)
+        with numpyro.plate("data", self.num_data, subsample_size=self.batch_size) as idx:
+            if self.batch_size is not None:
+                x = x[idx]
+                y = None if y is None else y[idx]
+            logits = self.net.apply(params, x)
+            numpyro.sample("y", dist.Categorical(logits=logits), obs=y)
+
+    def sample_params(self, hp: HParams) -> dict[str, dict[str, jax.Array]]:
+        """Sample sites for every weight and bias (and their scales) in network order."""
+        params: dict[str, dict[str, jax.Array]] = {}
+        for layer, roles in self.net.param_shapes().items():
+            params[layer] = {}
+            for role, shape in roles.items():
+                site = site_name(layer, role)
+                scale = None
+                scale_prior = scale_distribution(self.hyperprior, hp["hyperprior"])
+                if scale_prior is not None:
+                    scale = numpyro.sample(f"{site}_scale", scale_prior)
+                prior = prior_distribution(self.prior, hp["prior"], shape=shape, scale=scale)
+                params[layer][role] = numpyro.sample(site, prior)
+        return params
+
+
+def params_from_sites(net: Network, sites: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Gather ``{"layer1.w": ...}`` site values into the network's ``{layer: {role: ...}}``."""
+    return {
+        layer: {role: sites[site_name(layer, role)] for role in roles}
+        for layer, roles in net.param_shapes().items()
+    }
+
+
+def sites_from_params(params: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The inverse of :func:`params_from_sites`."""
+    return {
+        site_name(layer, role): v for layer, roles in params.items() for role, v in roles.items()
+    }

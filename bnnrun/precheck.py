@@ -1,0 +1,123 @@
+"""Validate command-line arguments before Hydra runs anything.
+
+:func:`check_args` composes the config with Hydra's compose API, exactly as ``@hydra.main``
+will, and validates it. For a sweep (``-m``) it composes once per value of each swept key, so a
+typo in any value is caught up front; combinations are left to the jobs, which record an
+impossible one as ``skipped``. :func:`describe_error` turns Hydra's and OmegaConf's multi-line
+errors into one line that names the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra._internal.utils import get_args_parser
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import MissingConfigException
+from omegaconf import DictConfig, open_dict
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+
+from bnnrun.config import to_run_config
+from bnnrun.errors import ConfigError
+from bnnrun.rundir import ensure_fresh
+
+
+def compose_config(overrides: Sequence[str], *, conf_dir: Path) -> DictConfig:
+    """The config Hydra composes for ``overrides``, including its ``hydra`` node."""
+    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3", job_name="bnnrun"):
+        return compose("config", overrides=list(overrides), return_hydra_config=True)
+
+
+def without_hydra(cfg: DictConfig) -> DictConfig:
+    """A copy of ``cfg`` without its ``hydra`` node, keeping the structured type."""
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.pop("hydra", None)
+    return cfg
+
+
+def _sweep_variants(overrides: Sequence[str]) -> list[list[str]]:
+    """One override list per value of each swept key, the other keys at their first value."""
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    choices: list[list[str]] = []
+    for ov in parsed:
+        prefix = ov.get_key_element()
+        if ov.is_sweep_override() and not ov.is_interval_sweep():
+            choices.append([f"{prefix}={v}" for v in ov.sweep_string_iterator()])
+        elif ov.is_sweep_override():
+            choices.append([])  # intervals belong to sweeper plugins; they check their own
+        else:
+            choices.append([ov.input_line])
+    base = [c[0] for c in choices if c]
+    variants = [base]
+    for i, values in enumerate(choices):
+        for value in values[1:]:
+            variant = [c[0] for c in choices[:i] if c] + [value]
+            variant += [c[0] for c in choices[i + 1 :] if c]
+            variants.append(variant)
+    return variants
+
+
+def check_args(args: Sequence[str], *, conf_dir: Path) -> None:
+    """Raise if the run or sweep that ``args`` ask for has a bad config.
+
+    Arguments that ask Hydra for something other than a run (``--help``, ``--cfg``, ``--info``,
+    ``--shell-completion``, another config) are left to Hydra.
+    """
+    parsed = get_args_parser().parse_args(list(args))
+    if (
+        parsed.help
+        or parsed.hydra_help
+        or parsed.cfg
+        or parsed.info
+        or parsed.shell_completion
+        or parsed.config_path
+        or parsed.config_name
+        or parsed.config_dir
+        or parsed.experimental_rerun
+    ):
+        return
+    if parsed.multirun:
+        for variant in _sweep_variants(parsed.overrides):
+            cfg = compose_config(variant, conf_dir=conf_dir)
+            to_run_config(without_hydra(cfg), check_combination=False)
+        return
+    cfg = compose_config(parsed.overrides, conf_dir=conf_dir)
+    to_run_config(without_hydra(cfg))
+    ensure_fresh(Path(cfg.hydra.run.dir))
+
+
+def _fields(object_type: object) -> list[str]:
+    if dataclasses.is_dataclass(object_type):
+        return [f.name for f in dataclasses.fields(object_type)]
+    return []
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a config error from Hydra or OmegaConf: the key, and what is allowed."""
+    if isinstance(exc, ConfigError):
+        return str(exc)
+    if isinstance(exc, MissingConfigException) and exc.missing_cfg_file:
+        group, _, option = exc.missing_cfg_file.rpartition("/")
+        if exc.options:
+            return (
+                f"unknown option {group}={option}; {group} must be one of: "
+                f"{', '.join(sorted(exc.options))}"
+            )
+        return f"unknown config {exc.missing_cfg_file}"
+    cause = exc.__cause__ if isinstance(exc.__cause__, OmegaConfBaseException) else exc
+    if isinstance(cause, OmegaConfBaseException):
+        key = cause.full_key or cause.key or "?"
+        first = (cause.msg or str(cause)).splitlines()[0]
+        if isinstance(cause, ConfigKeyError) or "not in" in first:
+            allowed = _fields(cause.object_type)
+            where = key.rpartition(".")[0] or "the top level"
+            hint = f"; keys of {where}: {', '.join(allowed)}" if allowed else ""
+            return f"unknown key '{key}'{hint}"
+        return f"{key}: {first}"
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return re.sub(r"\s*Config search path:.*$", "", text) or type(exc).__name__

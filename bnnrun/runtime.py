@@ -1,0 +1,89 @@
+"""JAX process settings: device platform, XLA CPU thread pool, persistent compilation cache.
+
+These must be applied before JAX creates its backend (the first array op), so the CLI calls
+:func:`configure_jax` before any other bnnrun code touches JAX. Later calls in the same process
+(e.g. the second job of a sweep) only apply what can still change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+
+import jax
+
+log = logging.getLogger(__name__)
+
+_PLATFORM_ALIASES = {"gpu": "cuda"}
+
+
+def default_cache_dir() -> Path:
+    """``$BNNRUN_CACHE_DIR`` or ``$XDG_CACHE_HOME/bnnrun`` (``~/.cache/bnnrun``)."""
+    if env := os.environ.get("BNNRUN_CACHE_DIR"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "bnnrun"
+
+
+def _backend_started() -> bool:
+    from jax._src import xla_bridge
+
+    return bool(getattr(xla_bridge, "_backends", {}))
+
+
+def _with_thread_pool_size(n: int) -> None:
+    """Start JAX's CPU backend with an ``n``-thread pool.
+
+    XLA sizes its CPU pool from the process's CPU affinity when the backend starts. We narrow
+    the affinity for that moment and then restore it on every thread, so the pool is small but
+    its threads are not pinned to particular cores (parallel jobs would otherwise share one).
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        log.warning("runtime.cpu_threads is not supported on this OS; ignored")
+        jax.devices()
+        return
+    full = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, set(sorted(full)[:n]))
+    try:
+        jax.devices()
+    finally:
+        for tid in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError):  # a thread that ended meanwhile
+                os.sched_setaffinity(int(tid), full)
+
+
+def configure_jax(
+    *,
+    platform: str | None = None,
+    cpu_threads: int | None = None,
+    compilation_cache: bool = True,
+    cache_dir: Path | None = None,
+) -> str:
+    """Apply process-wide JAX settings and return the backend in use (``cpu``, ``gpu``, ...).
+
+    Args:
+        platform: ``cpu``, ``gpu``/``cuda`` or ``tpu``; None keeps JAX's default choice.
+        cpu_threads: size of XLA's CPU thread pool; None uses every core. Small networks run
+            fastest on one thread (see ``bench/``); parallel sweep jobs should split the cores.
+        compilation_cache: keep compiled programs on disk so later processes skip compilation.
+        cache_dir: root of bnnrun's cache (default :func:`default_cache_dir`).
+    """
+    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # "no TPU" noise
+    if not _backend_started():
+        if platform is not None:
+            jax.config.update("jax_platforms", _PLATFORM_ALIASES.get(platform, platform))
+        if compilation_cache:
+            path = (cache_dir or default_cache_dir()) / "jax"
+            jax.config.update("jax_compilation_cache_dir", str(path))
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+        if cpu_threads is not None and (platform in (None, "cpu")):
+            _with_thread_pool_size(cpu_threads)
+    elif platform is not None and jax.default_backend() != _PLATFORM_ALIASES.get(
+        platform, platform
+    ).replace("cuda", "gpu"):
+        log.warning(
+            "JAX already runs on %s; runtime.platform=%s ignored", jax.default_backend(), platform
+        )
+    return jax.default_backend()

@@ -1,0 +1,172 @@
+"""The CLI end to end in a subprocess: files written, exit codes, one-line errors, nothing lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+RUN_FILES = [
+    "metrics.json",
+    "elbo.csv",
+    "elbo.png",
+    "predictive_mean.png",
+    "predictive_std.png",
+    "weights_last_layer.png",
+    "posterior.npz",
+    ".hydra/config.yaml",
+    ".hydra/overrides.yaml",
+]
+METRIC_KEYS = {
+    "status",
+    "accuracy",
+    "nll",
+    "brier",
+    "ece",
+    "entropy",
+    "mutual_info",
+    "elbo_final",
+    "fit_seconds",
+    "steps_per_second",
+    "num_steps",
+    "num_params",
+    "seed",
+}
+
+
+def test_smoke_run_writes_every_file(run_cli, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = run_cli("debug=smoke", f"hydra.run.dir={out}")
+    assert proc.returncode == 0, proc.stderr
+    for name in RUN_FILES:
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) >= METRIC_KEYS
+    assert metrics["status"] == "ok"
+    assert metrics["num_steps"] == 200 and metrics["num_params"] == 57 and metrics["seed"] == 0
+    elbo = np.loadtxt(out / "elbo.csv", delimiter=",", skiprows=1)
+    assert elbo.shape == (200, 2) and (elbo[:, 0] == np.arange(1, 201)).all()
+    with np.load(out / "posterior.npz", allow_pickle=False) as post:
+        assert "layer3.w_auto_loc" in post.files and post["layer3.w_auto_scale"].shape == (5, 2)
+
+
+def test_default_output_dir_and_console_script(cache_dir: Path, tmp_path: Path) -> None:
+    """The installed ``bnnrun`` script, run from any directory, lands in ./outputs/runs/<name>."""
+    script = Path(sys.executable).with_name("bnnrun")
+    env = {**os.environ, "BNNRUN_CACHE_DIR": str(cache_dir)}
+    proc = subprocess.run(
+        [
+            str(script),
+            "debug=smoke",
+            "dataset=circles",
+            "prior=laplace",
+            "hyperprior=inverse_gamma",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    runs = list((tmp_path / "outputs" / "runs" / "circles-laplace-inverse_gamma").iterdir())
+    assert len(runs) == 1
+    assert json.loads((runs[0] / "metrics.json").read_text())["status"] == "ok"
+
+
+def test_same_command_same_numbers(run_cli, tmp_path: Path) -> None:
+    results = []
+    for name in ["a", "b"]:
+        proc = run_cli("debug=smoke", "seed=3", f"hydra.run.dir={tmp_path / name}")
+        assert proc.returncode == 0, proc.stderr
+        results.append(json.loads((tmp_path / name / "metrics.json").read_text()))
+    for key in ["accuracy", "nll", "brier", "ece", "entropy", "mutual_info", "elbo_final"]:
+        assert results[0][key] == results[1][key], key
+    assert (tmp_path / "a" / "elbo.csv").read_bytes() == (tmp_path / "b" / "elbo.csv").read_bytes()
+
+
+BAD_INPUTS = [
+    (["prior=bogus"], "unknown option prior=bogus; prior must be one of: cauchy, flat, laplace"),
+    (["prior.bogus=1"], "unknown key 'prior.bogus'; keys of prior: family, loc, scale"),
+    (["bogus=1"], "unknown key 'bogus'"),
+    (["inference.num_steps=abc"], "inference.num_steps: Value 'abc'"),
+    (["prior.scale=0"], "prior.scale must be > 0"),
+    (["inference.num_steps=0"], "inference.num_steps must be an integer >= 1"),
+    (["dataset.test_fraction=1.5"], "dataset.test_fraction must be in (0, 1)"),
+    (["prior=flat", "hyperprior=half_normal"], "prior=flat has no scale"),
+    (["architecture.activation=swish"], "architecture.activation: Invalid value 'swish'"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
+def test_bad_input_one_line_exit_2_nothing_written(run_cli, tmp_path: Path, args, message) -> None:
+    out = tmp_path / "run"
+    proc = run_cli(*args, f"hydra.run.dir={out}")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("bnnrun: error: ")
+    assert message in lines[0]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not out.exists()
+
+
+def test_bad_sweep_value_is_caught_before_any_job(run_cli, tmp_path: Path) -> None:
+    proc = run_cli("-m", "prior=normal,bogus", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert proc.returncode == 2
+    assert "unknown option prior=bogus" in proc.stderr
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_full_error_shows_traceback(run_cli, tmp_path: Path) -> None:
+    proc = run_cli(
+        "prior.scale=0", f"hydra.run.dir={tmp_path / 'run'}", env={"HYDRA_FULL_ERROR": "1"}
+    )
+    assert proc.returncode != 0
+    assert "Traceback" in proc.stderr
+
+
+def test_finished_run_is_never_overwritten(run_cli, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.json").write_text('{"status": "ok", "accuracy": 0.5}\n')
+    proc = run_cli("debug=smoke", f"hydra.run.dir={out}")
+    assert proc.returncode == 2
+    assert "already holds a finished run" in proc.stderr
+    assert (out / "metrics.json").read_text() == '{"status": "ok", "accuracy": 0.5}\n'
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json"]
+
+
+def test_diverged_run_exits_nonzero(run_cli, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = run_cli(
+        "debug=smoke",
+        "inference.optimizer.lr=1e30",
+        "inference.num_steps=1000",
+        f"hydra.run.dir={out}",
+    )
+    assert proc.returncode == 3, proc.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "diverged" and metrics["diverged_at"] >= 1
+    assert "ELBO is not finite at step" in proc.stderr
+
+
+def test_help_lists_groups_and_options(run_cli) -> None:
+    proc = run_cli("--help")
+    assert proc.returncode == 0
+    out = proc.stdout
+    assert "bnnrun" in out
+    for line in [
+        "prior: cauchy, flat, laplace, normal, student_t",
+        "hyperprior: fixed, half_cauchy, half_normal, inverse_gamma",
+        "dataset: circles, moons",
+        "architecture: mlp",
+        "inference: svi",
+    ]:
+        assert line in out, line
+    assert "schema" not in out.split("== Config ==")[0]

@@ -1,0 +1,82 @@
+"""Every option of every config group composes, and bad values are refused with a clear message."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import make_config
+
+from bnnrun.app import CONF_DIR
+from bnnrun.config import Config, HyperpriorKind, PriorFamily
+from bnnrun.errors import ConfigError, InvalidCombination
+
+GROUPS = ["dataset", "architecture", "prior", "hyperprior", "inference", "debug", "experiment"]
+OPTIONS = [
+    (group, path.stem) for group in GROUPS for path in sorted((CONF_DIR / group).glob("*.yaml"))
+]
+
+
+def test_every_group_has_options() -> None:
+    for group in ["dataset", "architecture", "prior", "hyperprior", "inference", "debug"]:
+        assert any(g == group for g, _ in OPTIONS), group
+
+
+@pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_option_composes(group: str, option: str) -> None:
+    cfg = make_config(f"{group}={option}")
+    assert isinstance(cfg, Config)
+    if group == "prior":
+        assert cfg.prior.family is PriorFamily(option)
+    if group == "hyperprior":
+        assert cfg.hyperprior.kind is HyperpriorKind(option)
+    if group == "dataset":
+        assert cfg.dataset.name == option
+
+
+@pytest.mark.parametrize("prior", [p.value for p in PriorFamily if p is not PriorFamily.flat])
+@pytest.mark.parametrize("hyperprior", [h.value for h in HyperpriorKind])
+def test_every_scaled_prior_takes_every_hyperprior(prior: str, hyperprior: str) -> None:
+    cfg = make_config(f"prior={prior}", f"hyperprior={hyperprior}")
+    assert cfg.prior.family.value == prior
+    assert cfg.hyperprior.kind.value == hyperprior
+
+
+def test_defaults_follow_the_paper() -> None:
+    cfg = make_config()
+    assert cfg.dataset.name == "moons"
+    assert cfg.architecture.hidden == [5, 5]
+    assert cfg.architecture.activation.value == "tanh"
+    assert cfg.prior.family is PriorFamily.normal
+    assert cfg.hyperprior.kind is HyperpriorKind.fixed
+    assert cfg.inference.num_predictive_samples == 500
+    assert round(cfg.dataset.n_samples * (1 - cfg.dataset.test_fraction)) == 700
+    assert make_config("dataset=circles").dataset.factor == 0.2
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("prior.scale=0", "prior.scale must be > 0"),
+        ("prior.scale=-1", "prior.scale must be > 0"),
+        ("inference.num_steps=0", "inference.num_steps must be an integer >= 1"),
+        ("dataset.test_fraction=1.0", "dataset.test_fraction must be in (0, 1)"),
+        ("dataset.test_fraction=0", "dataset.test_fraction must be in (0, 1)"),
+        ("dataset.noise=-0.1", "dataset.noise must be >= 0"),
+        ("hyperprior=inverse_gamma hyperprior.rate=0", "hyperprior.rate must be > 0"),
+        ("inference.optimizer.lr=0", "inference.optimizer.lr must be > 0"),
+        ("architecture.hidden=[5,0]", "architecture.hidden must be a list of positive widths"),
+    ],
+)
+def test_impossible_values_are_refused(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        make_config(*override.split())
+
+
+@pytest.mark.parametrize("hyperprior", ["half_normal", "half_cauchy", "inverse_gamma"])
+def test_flat_prior_with_learned_scale_is_refused(hyperprior: str) -> None:
+    with pytest.raises(InvalidCombination, match="prior=flat has no scale"):
+        make_config("prior=flat", f"hyperprior={hyperprior}")
+
+
+def test_appended_unknown_key_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"unknown key 'prior\.bogus'"):
+        make_config("+prior.bogus=1")
