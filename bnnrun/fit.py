@@ -74,10 +74,6 @@ class SVIProgram:
         self.guide = guide
         self.svi = SVI(model, guide, optax_to_numpyro(optimizer), Trace_ELBO(num_particles))
         self._scan = jax.jit(self._scan_chunk, static_argnames="length", donate_argnums=0)
-        # Eager svi.init compiles every primitive separately (~10 s for a small MLP on CPU);
-        # compiled whole it takes about one second. The autoguide keeps traced values from its
-        # set-up, but they are never computed with: SVI substitutes the parameters it fits.
-        self._init = jax.jit(self.svi.init)
         self._compiled: dict[Hashable, Any] = {}
 
     def _scan_chunk(
@@ -89,7 +85,15 @@ class SVIProgram:
         return jax.lax.scan(step, state, None, length=length)
 
     def init(self, key: jax.Array, x: jax.Array, y: jax.Array, hp: Any) -> SVIState:
-        return self._init(key, x, y, hp)
+        """A fresh SVI state: the guide set up again from ``key`` (so each run's seed decides its
+        initial values, whatever ran before in this process), and copied, because the guide
+        keeps references to these arrays and the compiled chunks donate the state's buffers."""
+        # Eager on purpose: under jit the autoguide would keep tracers from its set-up and break
+        # later eager use. Its ~300 small programs compile once per process and are kept in the
+        # persistent compilation cache (see runtime.configure_jax).
+        self.guide.prototype_trace = None
+        state = self.svi.init(key, x, y, hp)
+        return jax.tree.map(jnp.copy, state)
 
     def compiled_chunk(
         self, state: SVIState, x: jax.Array, y: jax.Array, hp: Any, *, length: int

@@ -77,7 +77,10 @@ def configure_jax(
         if compilation_cache:
             path = (cache_dir or default_cache_dir()) / "jax"
             jax.config.update("jax_compilation_cache_dir", str(path))
-            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+            # Every program, however small: SVI's eager initialisation compiles hundreds of
+            # tiny ones, which together cost seconds per process.
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+            jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
         if cpu_threads is not None and (platform in (None, "cpu")):
             _with_thread_pool_size(cpu_threads)
     elif platform is not None and jax.default_backend() != _PLATFORM_ALIASES.get(

@@ -118,3 +118,28 @@ def test_posterior_reloads_and_predicts_the_same(tmp_path: Path) -> None:
     probs = fitted.probs(draws, fitted.data.x_test)
     assert probs.shape == (8, len(fitted.data.y_test), 2)
     np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)
+
+
+def test_init_depends_on_seed_not_on_earlier_runs() -> None:
+    """A cached program set up by an earlier run starts the next run from that run's own seed."""
+    from bnnrun.fit import SVIProgram
+    from bnnrun.guides import build_guide
+    from bnnrun.optim import build_optimizer
+
+    cfg = make_config("inference.num_steps=10", *FAST)
+    data = load_dataset(cfg.dataset)
+    _, model, hp, _ = build(cfg, data)
+
+    def fresh() -> SVIProgram:
+        guide = build_guide(model, name=cfg.inference.guide, init_scale=cfg.inference.init_scale)
+        return SVIProgram(model, guide, build_optimizer(cfg.inference.optimizer, num_steps=10))
+
+    x, y = data.x_train, data.y_train
+    used = fresh()
+    first = used.params(used.init(jax.random.PRNGKey(1), x, y, hp))
+    again = used.params(used.init(jax.random.PRNGKey(2), x, y, hp))
+    new = fresh()
+    alone = new.params(new.init(jax.random.PRNGKey(2), x, y, hp))
+    assert not np.array_equal(first["layer1.w_auto_loc"], again["layer1.w_auto_loc"])
+    for k in alone:
+        np.testing.assert_array_equal(again[k], alone[k])
