@@ -19,6 +19,7 @@ Usage: ``python bench/svi_speed.py [--steps 20000] [--repeats 5] [--threads 1]``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -135,8 +136,7 @@ def main() -> None:
         "backend": backend,
         "device": str(jax.devices()[0]),
         "cpu_threads": args.threads or "all",
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, "
-        f"{len(os.sched_getaffinity(0))} cores visible",
+        "machine": machine(),
         "versions": {"jax": jax.__version__, "python": sys.version.split()[0]},
         "steps_per_second": {k: round(v, 1) for k, v in med.items()},
         "us_per_step": {k: round(1e6 / v, 1) for k, v in med.items()},
@@ -153,6 +153,17 @@ def main() -> None:
     target = 1.5
     ratio = result["slowdown_vs_deterministic"]["bnnrun"]
     print(f"bnnrun SVI / deterministic step time: {ratio:.2f} (goal <= {target})")
+
+
+def machine() -> str:
+    """CPU model and visible cores, e.g. ``Intel(R) Xeon(R) Processor, 2 cores``."""
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{model}, {len(os.sched_getaffinity(0))} cores"
 
 
 def pymc_advi_rate(data, cfg, *, steps: int) -> float | None:
