@@ -78,7 +78,10 @@ def _inputs(fitted: Any, which: str) -> np.ndarray:
     return grid
 
 
-def _mean_predictive(fitted: Any, x: np.ndarray, *, num_samples: int | None, seed: int) -> Any:
+def _mean_predictive(
+    fitted: Any, x: np.ndarray, *, num_samples: int | None, seed: int
+) -> tuple[np.ndarray, int]:
+    """The posterior predictive mean ``[N, C]`` at ``x``, and the number of draws behind it."""
     import jax
 
     if num_samples is None:

@@ -346,7 +346,7 @@ class NUTSConfig:
     num_warmup: int = 1000
     num_samples: int = 1000
     num_chains: int = 4
-    chain_method: ChainMethod = ChainMethod.vectorized
+    chain_method: ChainMethod = ChainMethod.sequential
     target_accept_prob: float = 0.8
     max_tree_depth: int = 10
     dense_mass: bool = False

@@ -19,8 +19,8 @@ from numpyro.infer import MCMC, NUTS
 from bnnrun.config import NUTSConfig
 from bnnrun.guides import init_to_network_default
 
-#: Per-draw statistics kept from the sampler.
-EXTRA_FIELDS = ("diverging", "accept_prob", "num_steps")
+#: Per-draw statistics kept from the sampler (the energies are for ArviZ's BFMI and energy plot).
+EXTRA_FIELDS = ("diverging", "accept_prob", "num_steps", "energy", "potential_energy")
 
 
 class NUTSResult(NamedTuple):
@@ -29,7 +29,8 @@ class NUTSResult(NamedTuple):
     Attributes:
         samples: ``{site: [num_chains, num_samples, *shape]}`` kept draws of every latent site.
         stats: ``{field: [num_chains, num_samples]}`` per-draw sampler statistics
-            (``diverging``, ``accept_prob``, ``num_steps`` = leapfrog steps).
+            (``diverging``, ``accept_prob``, ``num_steps`` = leapfrog steps, ``energy``,
+            ``potential_energy``).
         mcmc: the NumPyro ``MCMC`` object (for ArviZ's converter).
         run_seconds: wall time of warm-up and sampling, compilation included.
     """

@@ -20,7 +20,13 @@ import numpy as np
 import pandas as pd
 
 from bnnrun import __version__, inference_data, plots, rundir
-from bnnrun.checkpoint import CHECKPOINT, Checkpointer, check_resumable, fingerprint
+from bnnrun.checkpoint import (
+    CHECKPOINT,
+    Checkpoint,
+    Checkpointer,
+    check_resumable,
+    fingerprint,
+)
 from bnnrun.config import Config, GuideName, InformedPriorConfig, load_config
 from bnnrun.data import Dataset, load_dataset
 from bnnrun.errors import ConfigError
@@ -255,7 +261,7 @@ def _svi_stage(
     program: SVIProgram,
     *,
     key: jax.Array,
-    resume_from: Any,
+    resume_from: Checkpoint | None,
 ) -> tuple[dict[str, Any], Fitted | None]:
     """Fit by SVI (from a checkpoint if ``resume_from``); write the ELBO trace and the guide's
     parameters. Returns the record so far and the posterior (None if the fit diverged)."""
@@ -271,6 +277,8 @@ def _svi_stage(
         )
     if resume_from is not None:
         log.info("resuming from the checkpoint at step %d", resume_from.step)
+    elif cfg.resume:
+        log.info("resume=true, but %s holds no checkpoint: starting at step 0", run_dir)
     fit = fit_svi(
         program,
         data.x_train,

@@ -33,10 +33,10 @@ def test_predictive_distance_on_known_distributions() -> None:
     assert three.mean_abs_dp == pytest.approx(0.3)  # total variation, half the L1 distance
 
 
-def constant_run(run_dir: Path, head_bias: list[float]) -> None:
+def constant_run(run_dir: Path, head_bias: list[float], *overrides: str) -> None:
     """A finished MAP (delta) run whose network ignores its input: all weights 0, so that
     p(y | x) = softmax(head_bias) at every x."""
-    cfg = make_config("debug=smoke", "inference.guide=delta")
+    cfg = make_config("debug=smoke", "inference.guide=delta", *overrides)
     (run_dir / ".hydra").mkdir(parents=True)
     OmegaConf.save(OmegaConf.structured(cfg), run_dir / ".hydra" / "config.yaml")
     shapes = {"layer1.w": (2, 5), "layer1.b": (5,), "layer2.w": (5, 5), "layer2.b": (5,)}
@@ -65,7 +65,7 @@ def test_compare_two_runs_with_known_predictives(tmp_path: Path, capsys) -> None
     assert json.loads(capsys.readouterr().out)["num_inputs"] == 24 * 24
 
 
-def test_compare_refuses_an_unfinished_run(tmp_path: Path, capsys) -> None:
+def test_compare_refuses_an_unfinished_run_and_other_data(tmp_path: Path, capsys) -> None:
     constant_run(tmp_path / "a", [0.0, 0.0])
     (tmp_path / "b").mkdir()
     assert compare.main([str(tmp_path / "a"), str(tmp_path / "b")]) == 2
@@ -74,3 +74,6 @@ def test_compare_refuses_an_unfinished_run(tmp_path: Path, capsys) -> None:
         f"bnnrun-compare: error: RUN_B={tmp_path / 'b'} is not a finished bnnrun run "
         "(no metrics.json)"
     ]
+    constant_run(tmp_path / "c", [0.0, 0.0], "dataset.noise=0.1")
+    assert compare.main([str(tmp_path / "a"), str(tmp_path / "c")]) == 2
+    assert "the runs' test inputs differ" in capsys.readouterr().err

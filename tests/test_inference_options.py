@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import partial
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from scipy.special import log_softmax
 
 from bnnrun.config import ElboName, GuideName
 from bnnrun.data import load_dataset
+from bnnrun.errors import ConfigError
 from bnnrun.fit import fit_svi
 from bnnrun.guides import build_guide
 from bnnrun.model import BNN, model_hparams, params_from_sites
@@ -69,6 +71,14 @@ def test_each_guide_fits_reloads_and_exports(tmp_path: Path, guide: str) -> None
     assert draws["layer2.w"].shape == (4, 5, 5)
     spread = draws["layer2.w"].std(axis=0).max()
     assert spread == 0.0 if guide == "delta" else spread > 0.0
+    # The point estimate an informed prior centres on: the guide's mean, or the MAP point.
+    point = fitted.point_estimate()
+    with np.load(tmp_path / "posterior.npz") as post:
+        if guide in ("normal", "delta"):
+            np.testing.assert_array_equal(point["layer2.w"], post["layer2.w_auto_loc"])
+        else:  # one flat vector over the sites in sorted order
+            flat = np.concatenate([point[k].ravel() for k in sorted(point)])
+            np.testing.assert_array_equal(flat, post["auto_loc"])
     idata = az.from_netcdf(tmp_path / "posterior.nc")
     assert idata.posterior["layer2.w"].shape == (1, 8, 5, 5)
     assert "_auto_latent" not in idata.posterior
@@ -199,3 +209,24 @@ def test_fit_applies_the_warmup_weight_of_each_step() -> None:
 
     assert -fit.elbo[0] == pytest.approx(loss(0.5), rel=1e-5)
     assert loss(0.5) != pytest.approx(loss(2.0), rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["inference.beta=0"], "inference.beta must be > 0"),
+        (["inference.temperature=-1"], "inference.temperature must be > 0"),
+        (["inference.beta_warmup_steps=-5"], "inference.beta_warmup_steps must be an integer >= 0"),
+        (["inference.rank=0"], "inference.rank must be an integer >= 1 or null"),
+        (["inference.checkpoint_every=0"], "inference.checkpoint_every must be an integer >= 1"),
+        (["inference=nuts", "inference.num_samples=1"], "inference.num_samples must be"),
+        (["inference=nuts", "inference.target_accept_prob=1"], "target_accept_prob must be in"),
+        (["inference=nuts", "resume=true"], "resume=true continues an SVI run"),
+        (["prior=informed", "prior.distribution=flat"], "prior.distribution must be one of"),
+        (["prior=informed", "prior.layers=[]"], "prior.layers must be a non-empty list"),
+        (["prior=informed", "prior.default_scale=0"], "prior.default_scale must be > 0"),
+    ],
+)
+def test_impossible_new_options_are_refused(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        make_config(*overrides)

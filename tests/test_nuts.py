@@ -36,6 +36,7 @@ def test_nuts_on_a_tiny_network(tmp_path: Path) -> None:
     assert {"posterior", "sample_stats", "log_likelihood", "observed_data"} <= set(idata.groups())
     assert idata.posterior["layer1.w"].shape == (2, 50, 2, 3)
     assert idata.sample_stats["diverging"].shape == (2, 50)
+    assert {"energy", "lp", "acceptance_rate", "n_steps"} <= set(idata.sample_stats.data_vars)
 
     # The metrics are those of the predictive over all 100 samples, chain after chain.
     (tmp_path / ".hydra").mkdir()
