@@ -33,8 +33,12 @@ def from_draws(draws: dict[str, np.ndarray], *, y_observed: np.ndarray) -> az.In
 
 def from_mcmc(mcmc: Any) -> az.InferenceData:
     """InferenceData of a finished NumPyro ``MCMC`` run: posterior, sample_stats,
-    log_likelihood and observed_data."""
-    return az.from_numpyro(mcmc)
+    log_likelihood (pointwise, for ArviZ's LOO and WAIC) and observed_data.
+
+    ``dims={}`` skips the converter's dimension inference, which fails on a second conversion
+    in one process (a sweep); the sites' dimensions are then named ``<site>_dim_<i>``.
+    """
+    return az.from_numpyro(mcmc, dims={})
 
 
 def diagnostics(idata: az.InferenceData) -> pd.DataFrame:

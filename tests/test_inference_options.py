@@ -10,15 +10,17 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from conftest import make_config
+from numpyro.infer import TraceMeanField_ELBO
 from omegaconf import OmegaConf
 from scipy.special import log_softmax
 
 from bnnrun.config import ElboName, GuideName
 from bnnrun.data import load_dataset
 from bnnrun.errors import ConfigError
-from bnnrun.fit import fit_svi
+from bnnrun.fit import SVIProgram, fit_svi
 from bnnrun.guides import build_guide
 from bnnrun.model import BNN, model_hparams, params_from_sites
 from bnnrun.nets import MLP
@@ -44,11 +46,7 @@ def save_hydra_config(cfg, run_dir: Path) -> None:
 
 #: One small run per guide; each also exercises other options, to compile fewer programs.
 GUIDE_RUNS = {
-    "normal": [
-        "inference.elbo=TraceMeanField_ELBO",
-        "inference.num_particles=2",
-        "hyperprior=inverse_gamma",
-    ],
+    "normal": ["inference.elbo=TraceMeanField_ELBO", "hyperprior=half_normal"],
     "lowrank": ["inference.rank=3"],
     "mvn": [],
     "delta": ["prior=flat"],
@@ -188,19 +186,28 @@ def test_beta_warmup_ramps_linearly() -> None:
 
 def test_fit_applies_the_warmup_weight_of_each_step() -> None:
     """The first step of a fit with a warm-up over 4 steps evaluates the loss at beta / 4."""
-    # The numbers are traced: this reuses the compiled program of the normal-guide run above.
-    cfg = make_config(
-        *SMALL, *GUIDE_RUNS["normal"], "inference.beta=2.0", "inference.beta_warmup_steps=4"
+    net = MLP(sizes=(2, 3, 2))
+    rng = np.random.default_rng(2)
+    x = jnp.asarray(rng.normal(size=(10, 2)), jnp.float32)
+    y = jnp.asarray(rng.integers(0, 2, size=10), jnp.int32)
+    cfg = make_config()
+    model = BNN(net=net, prior="normal", hyperprior="fixed", num_data=10)
+    guide = build_guide(model, name=GuideName.normal, init_scale=0.1)
+    program = SVIProgram(
+        model,
+        guide,
+        optax.adam(0.01),
+        loss=build_elbo(ElboName.Trace_ELBO, num_particles=1),
+        loss_guide=kl_weighted(guide),
+        hp_at_step=at_step,
     )
-    data = load_dataset(cfg.dataset)
-    _, model, hp, program = build(cfg, data)
-    x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+    objective = objective_hparams(beta=2.0, beta_warmup_steps=4)
+    hp = model_hparams(cfg.prior, cfg.hyperprior, objective=objective)
     key = jax.random.PRNGKey(5)
     fit = fit_svi(program, x, y, hp, key=key, num_steps=1, chunk_size=1)
     state = program.init(key, x, y, hp)
     step_key = jax.random.split(state.rng_key)[1]
     params = program.svi.get_params(state)
-
     loss_at = jax.jit(partial(program.svi.loss.loss, step_key, params, model, program.svi.guide))
 
     def loss(weight: float) -> float:
@@ -209,6 +216,17 @@ def test_fit_applies_the_warmup_weight_of_each_step() -> None:
 
     assert -fit.elbo[0] == pytest.approx(loss(0.5), rel=1e-5)
     assert loss(0.5) != pytest.approx(loss(2.0), rel=1e-3)
+
+
+def test_build_wires_the_chosen_elbo_and_particles() -> None:
+    cfg = make_config(
+        "debug=smoke", "inference.elbo=TraceMeanField_ELBO", "inference.num_particles=3"
+    )
+    _, _, hp, program = build(cfg, load_dataset(cfg.dataset))
+    assert type(program.svi.loss) is TraceMeanField_ELBO
+    assert program.svi.loss.num_particles == 3
+    assert program.svi.guide is not program.guide  # the KL-weighted guide enters the loss
+    assert float(hp["objective"]["kl_weight"]) == 1.0
 
 
 @pytest.mark.parametrize(

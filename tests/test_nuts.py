@@ -8,6 +8,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pandas as pd
+import pytest
 from conftest import make_config
 from omegaconf import OmegaConf
 
@@ -71,3 +72,12 @@ def test_inference_data_round_trip(tmp_path: Path) -> None:
     np.testing.assert_array_equal(back.observed_data["y"].values, y)
     assert back.posterior.sizes["chain"] == 1 and back.posterior.sizes["draw"] == 7
     assert [p.name for p in tmp_path.iterdir()] == ["posterior.nc"]  # no temporary left behind
+
+
+@pytest.mark.slow
+def test_two_nuts_runs_in_one_process(tmp_path: Path) -> None:
+    """As in a sweep: ArviZ's NumPyro converter must work for a second run in the process."""
+    for seed in [0, 1]:
+        cfg = make_config("debug=smoke_nuts", f"seed={seed}")
+        assert execute(cfg, tmp_path / str(seed))["status"] == "ok"
+        assert (tmp_path / str(seed) / "posterior.nc").is_file()

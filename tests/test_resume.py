@@ -35,30 +35,30 @@ class Interrupted(Exception):
 
 
 def test_resumed_fit_ends_bit_identical(tmp_path: Path) -> None:
-    cfg = make_config("debug=smoke", "inference.num_steps=600", "inference.checkpoint_every=200")
+    cfg = make_config("debug=smoke", "inference.checkpoint_every=100")
     data = load_dataset(cfg.dataset)
     _, _, hp, program = build(cfg, data)
     key = jax.random.PRNGKey(4)
     args = (program, data.x_train, data.y_train, hp)
-    opts = {"key": key, "num_steps": 600, "chunk_size": 100}
+    opts = {"key": key, "num_steps": 200, "chunk_size": 50}
     whole = fit_svi(*args, **opts)
 
     path = tmp_path / CHECKPOINT
-    saver = Checkpointer(path, every=200, num_steps=600, config=fingerprint(cfg))
+    saver = Checkpointer(path, every=100, num_steps=200, config=fingerprint(cfg))
 
     def save_then_die(state, step, losses) -> None:
         saver(state, step, losses)
-        if step == 300:
+        if step == 150:
             raise Interrupted
 
     with pytest.raises(Interrupted):
         fit_svi(*args, **opts, on_chunk=save_then_die)
     ckpt = load_checkpoint(path)
-    assert ckpt.step == 200 and ckpt.losses.shape == (200,)
-    np.testing.assert_array_equal(-ckpt.losses, whole.elbo[:200])
+    assert ckpt.step == 100 and ckpt.losses.shape == (100,)
+    np.testing.assert_array_equal(-ckpt.losses, whole.elbo[:100])
 
     resumed = fit_svi(*args, **opts, resume=ckpt)
-    assert resumed.start_step == 200 and resumed.num_steps == 600
+    assert resumed.start_step == 100 and resumed.num_steps == 200
     np.testing.assert_array_equal(resumed.elbo, whole.elbo)
     for name, value in whole.params.items():
         np.testing.assert_array_equal(resumed.params[name], value, err_msg=name)
@@ -98,6 +98,7 @@ def _bnnrun(args: list[str], cache_dir: Path, log: Path) -> subprocess.Popen:
         )
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_numbers(cache_dir: Path, tmp_path: Path) -> None:
     """Kill a real run after its first checkpoint; resuming it gives the uninterrupted run's
     ELBO trace, posterior and metrics, bit for bit."""
