@@ -6,6 +6,7 @@ import json
 import re
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -143,17 +144,22 @@ def test_mean_field_elbo_takes_analytic_kl_where_numpyro_has_one() -> None:
         assert len(set(v for k, v in found.items() if not k.endswith("_scale"))) == 1
 
 
+def tiny_problem(rng: np.random.Generator, n: int) -> tuple[BNN, Any, jax.Array, jax.Array]:
+    """A 2-3-2 BNN with a normal(0, 1) prior, its AutoNormal guide, and n random points."""
+    model = BNN(net=MLP(sizes=(2, 3, 2)), prior="normal", hyperprior="fixed", num_data=n)
+    guide = build_guide(model, name=GuideName.normal, init_scale=0.1)
+    x = jnp.asarray(rng.normal(size=(n, 2)), jnp.float32)
+    y = jnp.asarray(rng.integers(0, 2, size=n), jnp.int32)
+    return model, guide, x, y
+
+
 def test_kl_weight_and_temperature_enter_the_loss_as_documented() -> None:
     """With a normal prior every KL term is analytic under TraceMeanField_ELBO, so for one
     guide draw (a fixed key) the loss is -E/T + beta KL, E the draw's log likelihood and KL
     the closed-form Gaussian KL."""
-    net = MLP(sizes=(2, 3, 2))
     rng = np.random.default_rng(1)
-    x = jnp.asarray(rng.normal(size=(12, 2)), jnp.float32)
-    y = jnp.asarray(rng.integers(0, 2, size=12), jnp.int32)
+    model, guide, x, y = tiny_problem(rng, 12)
     cfg = make_config()
-    model = BNN(net=net, prior="normal", hyperprior="fixed", num_data=12)
-    guide = build_guide(model, name=GuideName.normal, init_scale=0.1)
     shapes = {"layer1.w": (2, 3), "layer1.b": (3,), "layer2.w": (3, 2), "layer2.b": (2,)}
     locs = {k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()}
     scales = {k: rng.uniform(0.2, 0.9, size=s).astype(np.float32) for k, s in shapes.items()}
@@ -186,13 +192,8 @@ def test_beta_warmup_ramps_linearly() -> None:
 
 def test_fit_applies_the_warmup_weight_of_each_step() -> None:
     """The first step of a fit with a warm-up over 4 steps evaluates the loss at beta / 4."""
-    net = MLP(sizes=(2, 3, 2))
-    rng = np.random.default_rng(2)
-    x = jnp.asarray(rng.normal(size=(10, 2)), jnp.float32)
-    y = jnp.asarray(rng.integers(0, 2, size=10), jnp.int32)
+    model, guide, x, y = tiny_problem(np.random.default_rng(2), 10)
     cfg = make_config()
-    model = BNN(net=net, prior="normal", hyperprior="fixed", num_data=10)
-    guide = build_guide(model, name=GuideName.normal, init_scale=0.1)
     program = SVIProgram(
         model,
         guide,
