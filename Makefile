@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
-.PHONY: help install run test test-all lint format bench clean
+.PHONY: help install run test test-all lint format bench bench-nuts clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -42,6 +42,9 @@ format: $(STAMP) ## Fix what ruff can and format the code
 
 bench: $(STAMP) ## SVI speed against a deterministic optax network of the same shape
 	$(BIN)/python bench/svi_speed.py $(ARGS)
+
+bench-nuts: $(STAMP) ## SVI's guides against the NUTS reference posterior on moons (minutes)
+	$(BIN)/python bench/svi_vs_nuts.py $(ARGS)
 
 clean: ## Remove .venv and caches (outputs/ is kept)
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist *.egg-info

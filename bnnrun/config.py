@@ -91,6 +91,11 @@ class PriorFamily(StrEnum):
     cauchy = "cauchy"
     student_t = "student_t"
     flat = "flat"
+    informed = "informed"
+
+
+#: Families with a location and a scale: those an informed prior can centre on a source.
+LOCATION_SCALE_FAMILIES = ("normal", "laplace", "cauchy", "student_t")
 
 
 @dataclass
@@ -120,6 +125,45 @@ class FlatPriorConfig:
     """The improper uniform prior: log density 0 everywhere, no scale."""
 
     family: PriorFamily = PriorFamily.flat
+
+
+@dataclass
+class InformedPriorConfig:
+    """A prior centred on pretrained weights (transfer learning by an informed prior).
+
+    Every weight and bias of the ``layers`` it informs gets ``distribution(w0, scale)``, where
+    ``w0`` is that parameter's value in ``source``: a bnnrun run directory (its posterior means,
+    or MAP values for a ``delta`` guide; sample means for NUTS) or an ``.npz`` file with one
+    array per parameter, named ``<layer>.<role>`` (e.g. ``layer1.w``). The other layers get
+    ``distribution(loc, default_scale)``. A learned hyperprior replaces both scales.
+    """
+
+    family: PriorFamily = PriorFamily.informed
+    distribution: PriorFamily = PriorFamily.normal
+    source: str | None = None
+    layers: list[str] | None = None
+    scale: float = 1.0
+    loc: float = 0.0
+    default_scale: float = 1.0
+    df: float = 3.0
+
+    def __post_init__(self) -> None:
+        _require(
+            self.distribution.value in LOCATION_SCALE_FAMILIES,
+            "prior.distribution",
+            f"one of {', '.join(LOCATION_SCALE_FAMILIES)}",
+            self.distribution.value,
+        )
+        _require(self.scale > 0, "prior.scale", "> 0", self.scale)
+        _require(self.default_scale > 0, "prior.default_scale", "> 0", self.default_scale)
+        _require(self.df > 0, "prior.df", "> 0", self.df)
+        if self.layers is not None:
+            _require(
+                len(self.layers) > 0,
+                "prior.layers",
+                "a non-empty list of layer names, or null for every layer",
+                self.layers,
+            )
 
 
 # --------------------------------------------------------------------------- hyperprior
@@ -206,24 +250,61 @@ class OptimizerConfig:
 
 
 class GuideName(StrEnum):
-    normal = "normal"
+    normal = "normal"  # AutoNormal: mean-field Gaussian
+    lowrank = "lowrank"  # AutoLowRankMultivariateNormal
+    mvn = "mvn"  # AutoMultivariateNormal: full-rank Gaussian
+    delta = "delta"  # AutoDelta: a point estimate (MAP; MLE with the flat prior)
+
+
+class ElboName(StrEnum):
+    Trace_ELBO = "Trace_ELBO"
+    TraceMeanField_ELBO = "TraceMeanField_ELBO"
 
 
 @dataclass
 class SVIConfig:
-    """Stochastic variational inference with an autoguide, fitted by an optax optimizer."""
+    """Stochastic variational inference with an autoguide, fitted by an optax optimizer.
+
+    The objective is the ELBO with its KL term weighted by ``beta`` (reached by a linear ramp
+    over ``beta_warmup_steps``) and the log likelihood divided by ``temperature``.
+    ``checkpoint_every`` writes the whole SVI state to ``checkpoint.npz`` at the first chunk
+    boundary after every that many steps (null: never), so ``resume=true`` can continue it.
+    """
 
     method: str = "svi"
     guide: GuideName = GuideName.normal
+    rank: int | None = None
+    elbo: ElboName = ElboName.Trace_ELBO
     num_steps: int = 50_000
     num_particles: int = 1
+    beta: float = 1.0
+    beta_warmup_steps: int = 0
+    temperature: float = 1.0
     init_scale: float = 0.01
     batch_size: int | None = None
     num_predictive_samples: int = 500
     chunk_size: int = 1000
+    checkpoint_every: int | None = 10_000
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
 
     def __post_init__(self) -> None:
+        if self.rank is not None:
+            _require(self.rank >= 1, "inference.rank", "an integer >= 1 or null", self.rank)
+        _require(self.beta > 0, "inference.beta", "> 0", self.beta)
+        _require(
+            self.beta_warmup_steps >= 0,
+            "inference.beta_warmup_steps",
+            "an integer >= 0",
+            self.beta_warmup_steps,
+        )
+        _require(self.temperature > 0, "inference.temperature", "> 0", self.temperature)
+        if self.checkpoint_every is not None:
+            _require(
+                self.checkpoint_every >= 1,
+                "inference.checkpoint_every",
+                "an integer >= 1 or null",
+                self.checkpoint_every,
+            )
         _require(self.num_steps >= 1, "inference.num_steps", "an integer >= 1", self.num_steps)
         _require(
             self.num_particles >= 1,
@@ -246,6 +327,50 @@ class SVIConfig:
             self.num_predictive_samples,
         )
         _require(self.chunk_size >= 1, "inference.chunk_size", "an integer >= 1", self.chunk_size)
+
+
+class ChainMethod(StrEnum):
+    sequential = "sequential"
+    vectorized = "vectorized"
+
+
+@dataclass
+class NUTSConfig:
+    """NumPyro's NUTS sampler: the reference posterior for small networks.
+
+    ``num_chains`` chains of ``num_warmup`` adaptation steps and ``num_samples`` kept draws;
+    the predictive uses every kept draw. ``temperature`` divides the log likelihood, as in SVI.
+    """
+
+    method: str = "nuts"
+    num_warmup: int = 1000
+    num_samples: int = 1000
+    num_chains: int = 4
+    chain_method: ChainMethod = ChainMethod.sequential
+    target_accept_prob: float = 0.8
+    max_tree_depth: int = 10
+    dense_mass: bool = False
+    temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        _require(self.num_warmup >= 1, "inference.num_warmup", "an integer >= 1", self.num_warmup)
+        _require(
+            self.num_samples >= 2, "inference.num_samples", "an integer >= 2", self.num_samples
+        )
+        _require(self.num_chains >= 1, "inference.num_chains", "an integer >= 1", self.num_chains)
+        _require(
+            0 < self.target_accept_prob < 1,
+            "inference.target_accept_prob",
+            "in (0, 1)",
+            self.target_accept_prob,
+        )
+        _require(
+            1 <= self.max_tree_depth <= 20,
+            "inference.max_tree_depth",
+            "an integer in [1, 20]",
+            self.max_tree_depth,
+        )
+        _require(self.temperature > 0, "inference.temperature", "> 0", self.temperature)
 
 
 # --------------------------------------------------------------------------- top level
@@ -301,6 +426,7 @@ class Config:
     inference: Any = MISSING
     seed: int = 0
     name: str = MISSING
+    resume: bool = False
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
 
@@ -315,13 +441,14 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "scaled": ScaledPriorConfig,
         "student_t": StudentTPriorConfig,
         "flat": FlatPriorConfig,
+        "informed": InformedPriorConfig,
     },
     "hyperprior": {
         "fixed": FixedHyperpriorConfig,
         "half": HalfHyperpriorConfig,
         "inverse_gamma": InverseGammaHyperpriorConfig,
     },
-    "inference": {"svi": SVIConfig},
+    "inference": {"svi": SVIConfig, "nuts": NUTSConfig},
 }
 
 
@@ -337,6 +464,7 @@ DISCRIMINATORS: dict[str, tuple[str, dict[str, str]]] = {
             "cauchy": "scaled",
             "student_t": "student_t",
             "flat": "flat",
+            "informed": "informed",
         },
     ),
     "hyperprior": (
@@ -348,7 +476,7 @@ DISCRIMINATORS: dict[str, tuple[str, dict[str, str]]] = {
             "inverse_gamma": "inverse_gamma",
         },
     ),
-    "inference": ("method", {"svi": "svi"}),
+    "inference": ("method", {"svi": "svi", "nuts": "nuts"}),
 }
 
 
@@ -374,6 +502,11 @@ def check_choices(cfg: Config) -> None:
             f"prior=flat has no scale, so hyperprior={cfg.hyperprior.kind.value} has nothing to "
             "learn: use hyperprior=fixed with the flat prior, or a prior with a scale "
             "(normal, laplace, cauchy, student_t)"
+        )
+    if cfg.resume and cfg.inference.method != "svi":
+        raise InvalidCombination(
+            f"resume=true continues an SVI run from its checkpoint; inference="
+            f"{cfg.inference.method} writes none: drop resume=true"
         )
 
 

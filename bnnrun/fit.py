@@ -2,8 +2,13 @@
 
 The loop is compiled once per structure and chunk length (``lax.scan`` over ``SVI.update``),
 so the host only wakes between chunks: to advance the progress bar, to check the ELBO for
-NaN/inf, and to hand control back. Programs are cached per process: a sweep whose jobs differ
-only in numbers (prior scales, hyperprior parameters, seeds) compiles each structure once.
+NaN/inf, to write a checkpoint, and to hand control back. Programs are cached per process: a
+sweep whose jobs differ only in numbers (prior scales, hyperprior parameters, seeds) compiles
+each structure once.
+
+A fit can start from a checkpoint taken at a chunk boundary (:mod:`bnnrun.checkpoint`): the
+chunks after it are the same compiled programs on the same state, so the resumed fit ends
+bit-identical to an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -18,9 +23,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from numpyro.infer import SVI, Trace_ELBO
+from numpyro.infer.elbo import ELBO
 from numpyro.infer.svi import SVIState
 from numpyro.optim import optax_to_numpyro
 from tqdm.auto import tqdm
+
+from bnnrun.checkpoint import Checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +45,8 @@ class FitResult(NamedTuple):
         compile_seconds: time spent compiling (zero when the program was cached).
         run_seconds: time spent executing steps.
         fit_seconds: wall time of the whole fit, initialisation and compilation included.
+        start_step: the step a resumed fit started from (0 for a fresh fit); the ELBO trace
+            and ``num_steps`` include the steps before it, the timings do not.
     """
 
     params: dict[str, np.ndarray]
@@ -47,10 +57,12 @@ class FitResult(NamedTuple):
     compile_seconds: float
     run_seconds: float
     fit_seconds: float
+    start_step: int = 0
 
     @property
     def steps_per_second(self) -> float:
-        return self.num_steps / self.run_seconds if self.run_seconds > 0 else float("nan")
+        steps = self.num_steps - self.start_step
+        return steps / self.run_seconds if self.run_seconds > 0 else float("nan")
 
 
 class SVIProgram:
@@ -60,7 +72,11 @@ class SVIProgram:
         model: NumPyro model called as ``model(x, y, hp)``.
         guide: autoguide over ``model``.
         optimizer: optax transformation.
-        num_particles: Monte Carlo samples of the ELBO per step.
+        num_particles: Monte Carlo samples of the ELBO per step (of the default loss).
+        loss: the ELBO estimator; default ``Trace_ELBO(num_particles)``.
+        loss_guide: the guide as it enters the loss (e.g. KL-weighted); default ``guide``.
+        hp_at_step: ``hp_at_step(hp, step)`` gives the model's numbers at the 0-based optimizer
+            step (e.g. a KL-weight warm-up); default: ``hp`` at every step.
     """
 
     def __init__(
@@ -70,9 +86,19 @@ class SVIProgram:
         optimizer: optax.GradientTransformation,
         *,
         num_particles: int = 1,
+        loss: ELBO | None = None,
+        loss_guide: Callable[..., Any] | None = None,
+        hp_at_step: Callable[[Any, jax.Array], Any] | None = None,
     ) -> None:
+        self.model = model
         self.guide = guide
-        self.svi = SVI(model, guide, optax_to_numpyro(optimizer), Trace_ELBO(num_particles))
+        self.svi = SVI(
+            model,
+            guide if loss_guide is None else loss_guide,
+            optax_to_numpyro(optimizer),
+            Trace_ELBO(num_particles) if loss is None else loss,
+        )
+        self._hp_at_step = hp_at_step
         self._scan = jax.jit(self._scan_chunk, static_argnames="length", donate_argnums=0)
         self._compiled: dict[Hashable, Any] = {}
 
@@ -80,7 +106,9 @@ class SVIProgram:
         self, state: SVIState, x: jax.Array, y: jax.Array, hp: Any, *, length: int
     ) -> tuple[SVIState, jax.Array]:
         def step(s: SVIState, _: None) -> tuple[SVIState, jax.Array]:
-            return self.svi.update(s, x, y, hp)
+            if self._hp_at_step is None:
+                return self.svi.update(s, x, y, hp)
+            return self.svi.update(s, x, y, self._hp_at_step(hp, s.optim_state[0]))
 
         return jax.lax.scan(step, state, None, length=length)
 
@@ -139,10 +167,18 @@ def fit_svi(
     num_steps: int,
     chunk_size: int,
     progress: bool = False,
+    resume: Checkpoint | None = None,
+    on_chunk: Callable[[SVIState, int, list[np.ndarray]], None] | None = None,
 ) -> FitResult:
     """Run ``num_steps`` of SVI in compiled chunks of ``chunk_size`` steps.
 
     Stops early, with status ``"diverged"``, at the first chunk whose ELBO is not finite.
+
+    Args:
+        resume: continue from this checkpoint (taken at a chunk boundary of a fit with the
+            same program, data, ``num_steps`` and ``chunk_size``) instead of from step 0.
+        on_chunk: called after every finite chunk as ``on_chunk(state, steps_done, losses)``,
+            ``losses`` being the per-step losses (negative ELBO) so far, chunk by chunk.
     """
     t_start = time.perf_counter()
     x, y = jnp.asarray(x), jnp.asarray(y)
@@ -150,8 +186,15 @@ def fit_svi(
     losses: list[np.ndarray] = []
     compile_s = run_s = 0.0
     done = 0
+    if resume is not None:
+        state = resume.restore(state)
+        losses.append(resume.losses)
+        done = resume.step
+    start = done
     diverged_at: int | None = None
-    bar = tqdm(total=num_steps, disable=not progress, unit="step", desc="svi", leave=False)
+    bar = tqdm(
+        total=num_steps, initial=done, disable=not progress, unit="step", desc="svi", leave=False
+    )
     try:
         while done < num_steps:
             length = min(chunk_size, num_steps - done)
@@ -171,6 +214,8 @@ def fit_svi(
             state = new_state
             losses.append(chunk_loss)
             done += length
+            if on_chunk is not None:
+                on_chunk(state, done, losses)
             bar.update(length)
             bar.set_postfix(elbo=f"{-chunk_loss[-1]:.4g}", refresh=False)
     finally:
@@ -187,4 +232,5 @@ def fit_svi(
         compile_seconds=compile_s,
         run_seconds=run_s,
         fit_seconds=time.perf_counter() - t_start,
+        start_step=start,
     )

@@ -1,4 +1,11 @@
-"""Variational families (NumPyro autoguides) and where their means start."""
+"""Variational families (NumPyro autoguides) and where their means start.
+
+``normal`` is AutoNormal (mean-field Gaussian), ``lowrank`` AutoLowRankMultivariateNormal
+(Gaussian with a rank-r plus diagonal covariance), ``mvn`` AutoMultivariateNormal (full-rank
+Gaussian: its covariance has D^2 entries for D latent values, so it is for small networks) and
+``delta`` AutoDelta (a point mass: MAP, or maximum likelihood with the flat prior). All are
+Gaussians or points in NumPyro's unconstrained space.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,15 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from numpyro.infer.autoguide import AutoGuide, AutoNormal
+import numpy as np
+from numpyro import handlers
+from numpyro.infer.autoguide import (
+    AutoDelta,
+    AutoGuide,
+    AutoLowRankMultivariateNormal,
+    AutoMultivariateNormal,
+    AutoNormal,
+)
 from numpyro.infer.initialization import init_to_median
 
 from bnnrun.config import GuideName
@@ -39,16 +54,46 @@ def init_to_network_default(site: dict[str, Any] | None = None) -> Any:
     return init_to_median(site)
 
 
-def build_guide(model: Callable[..., Any], *, name: GuideName, init_scale: float) -> AutoGuide:
+def build_guide(
+    model: Callable[..., Any], *, name: GuideName, init_scale: float, rank: int | None = None
+) -> AutoGuide:
     """The autoguide ``name`` over ``model``.
 
     Args:
         model: the NumPyro model.
         name: which variational family.
-        init_scale: initial standard deviation of the guide's Gaussians (unconstrained space).
+        init_scale: initial standard deviation of the guide's Gaussians (unconstrained space);
+            unused by ``delta``.
+        rank: the ``lowrank`` guide's rank; None: NumPyro's default (sqrt of the number of
+            latent values).
     """
+    init_loc_fn = partial(init_to_network_default)
     if name is GuideName.normal:
-        return AutoNormal(
-            model, init_loc_fn=partial(init_to_network_default), init_scale=init_scale
+        return AutoNormal(model, init_loc_fn=init_loc_fn, init_scale=init_scale)
+    if name is GuideName.lowrank:
+        return AutoLowRankMultivariateNormal(
+            model, init_loc_fn=init_loc_fn, init_scale=init_scale, rank=rank
         )
+    if name is GuideName.mvn:
+        return AutoMultivariateNormal(model, init_loc_fn=init_loc_fn, init_scale=init_scale)
+    if name is GuideName.delta:
+        return AutoDelta(model, init_loc_fn=init_loc_fn)
     raise ValueError(f"unknown guide {name!r}")
+
+
+def guide_median(
+    guide: AutoGuide, params: dict[str, Any], model_args: tuple
+) -> dict[str, np.ndarray]:
+    """The guide's median of every latent site, in constrained space: for the Gaussian guides
+    over real-valued sites (weights, biases) that is the posterior mean; for ``delta``, the
+    point (MAP).
+
+    ``guide`` must be fresh (never called): autoguides keep values from the trace that first
+    calls them, so its set-up and the median are computed inside one compiled trace here.
+    """
+
+    def median(p: dict[str, Any], args: tuple) -> dict[str, jax.Array]:
+        handlers.substitute(handlers.seed(guide, 0), data=p)(*args)
+        return guide.median(p)
+
+    return {k: np.asarray(v) for k, v in jax.jit(median)(params, model_args).items()}

@@ -3,7 +3,12 @@
 This is the one place where NumPyro meets the network. :class:`BNN` is a frozen dataclass and
 callable as a NumPyro model; it holds only the model's *structure*, so two runs that differ in
 numbers alone (a prior scale, a hyperprior rate) share one model and one compiled program. The
-numbers travel as the ``hp`` argument, a pytree of float32 scalars (see :func:`model_hparams`).
+numbers travel as the ``hp`` argument, a pytree of float32 arrays (see :func:`model_hparams`).
+
+The objective's weights (see :mod:`bnnrun.objective`) enter here: the prior sites are scaled
+by the KL weight ``hp["objective"]["kl_weight"]`` and the likelihood by
+``1 / hp["objective"]["temperature"]``, with NumPyro's ``scale`` handler. Both are 1 by default,
+and NUTS samples the posterior with the likelihood tempered the same way.
 """
 
 from __future__ import annotations
@@ -13,11 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
+from numpyro import handlers
 
 from bnnrun.hyperpriors import hyperprior_hparams, scale_distribution
 from bnnrun.nets import Network
+from bnnrun.objective import objective_hparams
 from bnnrun.priors import prior_distribution, prior_hparams
 
 HParams = Mapping[str, Mapping[str, jax.Array]]
@@ -28,9 +36,29 @@ def site_name(layer: str, role: str) -> str:
     return f"{layer}.{role}"
 
 
-def model_hparams(prior_cfg: Any, hyperprior_cfg: Any) -> dict[str, dict[str, jax.Array]]:
-    """The numeric hyperparameters of a prior and hyperprior config, as the model's ``hp``."""
-    return {"prior": prior_hparams(prior_cfg), "hyperprior": hyperprior_hparams(hyperprior_cfg)}
+def model_hparams(
+    prior_cfg: Any,
+    hyperprior_cfg: Any,
+    *,
+    objective: Mapping[str, jax.Array] | None = None,
+    centres: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The numeric hyperparameters of a prior and hyperprior config, as the model's ``hp``.
+
+    Args:
+        objective: KL weight and temperature (:func:`bnnrun.objective.objective_hparams`);
+            default: the plain ELBO / posterior (both 1).
+        centres: for an informed prior, ``{site: array}`` the prior centres of the informed
+            layers' weights and biases (see :mod:`bnnrun.informed`).
+    """
+    hp: dict[str, Any] = {
+        "prior": prior_hparams(prior_cfg),
+        "hyperprior": hyperprior_hparams(hyperprior_cfg),
+        "objective": dict(objective) if objective is not None else objective_hparams(),
+    }
+    if centres is not None:
+        hp["centres"] = {k: jnp.asarray(v, jnp.float32) for k, v in centres.items()}
+    return hp
 
 
 @dataclass(frozen=True)
@@ -43,6 +71,9 @@ class BNN:
         hyperprior: ``fixed`` or the name of a distribution over each layer's scales.
         num_data: size N of the full training set (the likelihood is scaled to N).
         batch_size: if set, each evaluation uses a random subsample of this many points.
+        informed: for an informed prior, the layers whose prior is centred on
+            ``hp["centres"]`` (with scale ``hp["prior"]["scale"]``); the other layers get
+            ``prior(loc, default_scale)``. None: not an informed prior.
     """
 
     net: Network
@@ -50,16 +81,20 @@ class BNN:
     hyperprior: str
     num_data: int
     batch_size: int | None = None
+    informed: tuple[str, ...] | None = None
 
     def __call__(self, x: jax.Array, y: jax.Array | None, hp: HParams) -> None:
         """Args: ``x`` ``[N, *input_shape]``; ``y`` int ``[N]`` or None; ``hp`` hyperparameters."""
-        params = self.sample_params(hp)
+        objective = hp["objective"]
+        with handlers.scale(scale=objective["kl_weight"]):
+            params = self.sample_params(hp)
         with numpyro.plate("data", self.num_data, subsample_size=self.batch_size) as idx:
             if self.batch_size is not None:
                 x = x[idx]
                 y = None if y is None else y[idx]
             logits = self.net.apply(params, x)
-            numpyro.sample("y", dist.Categorical(logits=logits), obs=y)
+            with handlers.scale(scale=1.0 / objective["temperature"]):
+                numpyro.sample("y", dist.Categorical(logits=logits), obs=y)
 
     def sample_params(self, hp: HParams) -> dict[str, dict[str, jax.Array]]:
         """Sample sites for every weight and bias (and their scales) in network order."""
@@ -68,11 +103,17 @@ class BNN:
             params[layer] = {}
             for role, shape in roles.items():
                 site = site_name(layer, role)
-                scale = None
+                loc = scale = None
+                if self.informed is not None and layer in self.informed:
+                    loc = hp["centres"][site]
+                elif self.informed is not None:
+                    scale = hp["prior"]["default_scale"]
                 scale_prior = scale_distribution(self.hyperprior, hp["hyperprior"])
                 if scale_prior is not None:
                     scale = numpyro.sample(f"{site}_scale", scale_prior)
-                prior = prior_distribution(self.prior, hp["prior"], shape=shape, scale=scale)
+                prior = prior_distribution(
+                    self.prior, hp["prior"], shape=shape, scale=scale, loc=loc
+                )
                 params[layer][role] = numpyro.sample(site, prior)
         return params
 

@@ -21,7 +21,7 @@ from hydra.errors import MissingConfigException
 from omegaconf import DictConfig, open_dict
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
-from bnnrun.config import to_run_config
+from bnnrun.config import Config, InformedPriorConfig, to_run_config
 from bnnrun.errors import ConfigError
 from bnnrun.rundir import ensure_fresh
 
@@ -87,8 +87,21 @@ def check_args(args: Sequence[str], *, conf_dir: Path) -> None:
             to_run_config(without_hydra(cfg), check_combination=False)
         return
     cfg = compose_config(parsed.overrides, conf_dir=conf_dir)
-    to_run_config(without_hydra(cfg))
+    run_cfg = to_run_config(without_hydra(cfg))
     ensure_fresh(Path(cfg.hydra.run.dir))
+    check_inputs(run_cfg, Path(cfg.hydra.run.dir))
+
+
+def check_inputs(cfg: Config, run_dir: Path) -> None:
+    """Raise if the run directory holds a checkpoint this run may not continue or overwrite,
+    or if an informed prior's source is missing."""
+    # Imported here: they load JAX, which only a run that is about to start needs.
+    from bnnrun.checkpoint import check_resumable
+    from bnnrun.informed import resolve_source
+
+    check_resumable(run_dir, cfg)
+    if isinstance(cfg.prior, InformedPriorConfig):
+        resolve_source(cfg.prior.source)
 
 
 def _fields(object_type: object) -> list[str]:

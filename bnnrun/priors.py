@@ -14,18 +14,36 @@ import jax.numpy as jnp
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
-from bnnrun.config import FlatPriorConfig, PriorFamily, ScaledPriorConfig, StudentTPriorConfig
+from bnnrun.config import (
+    LOCATION_SCALE_FAMILIES,
+    FlatPriorConfig,
+    InformedPriorConfig,
+    PriorFamily,
+    ScaledPriorConfig,
+    StudentTPriorConfig,
+)
 
 #: Families with a scale parameter, i.e. those a hyperprior can sit over.
-SCALED_FAMILIES = frozenset({"normal", "laplace", "cauchy", "student_t"})
+SCALED_FAMILIES = frozenset(LOCATION_SCALE_FAMILIES)
 
 
 def prior_hparams(
-    cfg: ScaledPriorConfig | StudentTPriorConfig | FlatPriorConfig,
+    cfg: ScaledPriorConfig | StudentTPriorConfig | FlatPriorConfig | InformedPriorConfig,
 ) -> dict[str, jax.Array]:
-    """The family's numeric hyperparameters as float32 scalars (``loc``, ``scale``, ``df``)."""
-    names = {"loc", "scale", "df"}
+    """The family's numeric hyperparameters as float32 scalars (``loc``, ``scale``, ``df``;
+    an informed prior adds ``default_scale``, the scale of the layers it does not inform)."""
+    names = {"loc", "scale", "df", "default_scale"}
     return {k: jnp.asarray(v, jnp.float32) for k, v in vars(cfg).items() if k in names}
+
+
+def distribution_family(
+    cfg: ScaledPriorConfig | StudentTPriorConfig | FlatPriorConfig | InformedPriorConfig,
+) -> str:
+    """The distribution over each weight: ``cfg.family``, or for an informed prior the family
+    it centres on the source (``cfg.distribution``)."""
+    if isinstance(cfg, InformedPriorConfig):
+        return cfg.distribution.value
+    return cfg.family.value
 
 
 def prior_distribution(
@@ -34,6 +52,7 @@ def prior_distribution(
     *,
     shape: tuple[int, ...],
     scale: jax.Array | None = None,
+    loc: jax.Array | None = None,
 ) -> dist.Distribution:
     """The prior over one parameter array of ``shape``, with event shape ``shape``.
 
@@ -42,18 +61,21 @@ def prior_distribution(
         hp: numeric hyperparameters from :func:`prior_hparams`.
         shape: the parameter's shape.
         scale: overrides ``hp["scale"]``; a hyperprior passes its sampled scale here.
+        loc: overrides ``hp["loc"]``: a scalar, or an array of ``shape`` (an informed prior's
+            centres).
     """
     if family == PriorFamily.flat.value:
         return dist.ImproperUniform(constraints.real, batch_shape=(), event_shape=shape)
     s = hp["scale"] if scale is None else scale
+    m = hp["loc"] if loc is None else loc
     if family == PriorFamily.normal.value:
-        base = dist.Normal(hp["loc"], s)
+        base = dist.Normal(m, s)
     elif family == PriorFamily.laplace.value:
-        base = dist.Laplace(hp["loc"], s)
+        base = dist.Laplace(m, s)
     elif family == PriorFamily.cauchy.value:
-        base = dist.Cauchy(hp["loc"], s)
+        base = dist.Cauchy(m, s)
     elif family == PriorFamily.student_t.value:
-        base = dist.StudentT(hp["df"], hp["loc"], s)
+        base = dist.StudentT(hp["df"], m, s)
     else:
         raise ValueError(f"unknown prior family {family!r}")
     return base.expand(shape).to_event(len(shape))

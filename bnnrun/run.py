@@ -1,7 +1,9 @@
 """One run, start to finish: config -> data -> model -> fit -> predict -> analyse -> write.
 
 Every stage but the last is a pure function of its inputs; :func:`execute` strings them together
-and is the only place that decides what goes into the run directory.
+and is the only place that decides what goes into the run directory. The fit is SVI (an
+autoguide, checkpointed and resumable) or NUTS (samples); from the posterior draws on, both go
+the same way.
 """
 
 from __future__ import annotations
@@ -17,40 +19,90 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from bnnrun import __version__, plots, rundir
-from bnnrun.config import Config, load_config
+from bnnrun import __version__, inference_data, plots, rundir
+from bnnrun.checkpoint import (
+    CHECKPOINT,
+    Checkpoint,
+    Checkpointer,
+    check_resumable,
+    fingerprint,
+)
+from bnnrun.config import Config, GuideName, InformedPriorConfig, load_config
 from bnnrun.data import Dataset, load_dataset
+from bnnrun.errors import ConfigError
 from bnnrun.fit import FitResult, SVIProgram, cached_program, fit_svi
-from bnnrun.guides import build_guide
+from bnnrun.guides import build_guide, guide_median
+from bnnrun.informed import CENTRES, informed_layers, load_centres
+from bnnrun.mcmc import fit_nuts
 from bnnrun.metrics import classification_metrics, summarize
 from bnnrun.model import BNN, model_hparams
 from bnnrun.nets import Network, build_network, num_params
+from bnnrun.objective import (
+    ANALYTIC,
+    at_step,
+    build_elbo,
+    kl_estimators,
+    kl_weighted,
+    objective_hparams,
+)
 from bnnrun.optim import build_optimizer
 from bnnrun.predict import predictive_probs, sample_guide
+from bnnrun.priors import distribution_family
 
 log = logging.getLogger(__name__)
 
 #: The ELBO reported as ``elbo_final`` is the mean over this many final steps.
 ELBO_FINAL_WINDOW = 100
+#: The full-rank guide stores a D x D covariance; above this many latent values it is refused.
+MVN_MAX_LATENT = 10_000
+#: A NUTS run's per-parameter diagnostics (ArviZ summary).
+MCMC_SUMMARY = "mcmc_summary.csv"
 
 
 @dataclass
 class Fitted:
-    """A fitted posterior: enough to draw from it and predict."""
+    """A fitted posterior: enough to draw from it and predict.
+
+    An SVI posterior is the ``program``'s guide at ``params``; a NUTS posterior is its
+    ``samples`` ``{site: [S, *shape]}`` (``program`` None, ``params`` empty).
+    """
 
     cfg: Config
     data: Dataset
     net: Network
-    program: SVIProgram
+    program: SVIProgram | None
     params: dict[str, np.ndarray]
     hp: Any
+    samples: dict[str, np.ndarray] | None = None
+
+    def _model_args(self) -> tuple:
+        return (jnp.asarray(self.data.x_train), jnp.asarray(self.data.y_train), self.hp)
 
     def draws(self, *, key: jax.Array, num_samples: int) -> dict[str, np.ndarray]:
-        """Posterior draws ``{site: [S, ...]}`` from the guide."""
-        args = (jnp.asarray(self.data.x_train), jnp.asarray(self.data.y_train), self.hp)
+        """Posterior draws ``{site: [S, ...]}``: S = ``num_samples`` draws from the guide, or
+        for NUTS the samples (all, or ``num_samples`` of them evenly spaced if fewer)."""
+        if self.samples is not None:
+            total = len(next(iter(self.samples.values())))
+            if num_samples >= total:
+                return self.samples
+            keep = np.linspace(0, total - 1, num_samples).round().astype(int)
+            return {k: v[keep] for k, v in self.samples.items()}
+        assert self.program is not None
         return sample_guide(
-            self.program.guide, self.params, key=key, num_samples=num_samples, model_args=args
+            self.program.guide,
+            self.params,
+            key=key,
+            num_samples=num_samples,
+            model_args=self._model_args(),
         )
+
+    def point_estimate(self) -> dict[str, np.ndarray]:
+        """``{site: array}`` of every latent site: the posterior mean (the guide's, or the
+        samples'), or the MAP value for a ``delta`` guide."""
+        if self.samples is not None:
+            return {k: v.mean(axis=0) for k, v in self.samples.items()}
+        assert self.program is not None
+        return guide_median(_guide(self.program.model, self.cfg), self.params, self._model_args())
 
     def probs(self, draws: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
         """Predictive class probabilities ``[S, N, C]`` at inputs ``x``."""
@@ -60,39 +112,101 @@ class Fitted:
         )
 
 
-def build(cfg: Config, data: Dataset) -> tuple[Network, BNN, Any, SVIProgram]:
-    """The network, NumPyro model, its numeric hyperparameters and the (cached) SVI program."""
+def _guide(model: BNN, cfg: Config) -> Any:
+    inf = cfg.inference
+    return build_guide(model, name=inf.guide, init_scale=inf.init_scale, rank=inf.rank)
+
+
+def _objective(cfg: Config) -> dict[str, jax.Array]:
+    inf = cfg.inference
+    if inf.method == "nuts":
+        return objective_hparams(temperature=inf.temperature)
+    return objective_hparams(
+        beta=inf.beta, beta_warmup_steps=inf.beta_warmup_steps, temperature=inf.temperature
+    )
+
+
+def build(
+    cfg: Config, data: Dataset, *, centres: dict[str, np.ndarray] | None = None
+) -> tuple[Network, BNN, Any, SVIProgram | None]:
+    """The network, NumPyro model, its numeric hyperparameters and the (cached) SVI program
+    (None for NUTS).
+
+    Args:
+        centres: an informed prior's centres ``{site: array}``; default: read from
+            ``cfg.prior.source``.
+    """
     net = build_network(
         cfg.architecture, input_shape=data.input_shape, num_classes=data.num_classes
     )
     inf = cfg.inference
+    informed = None
+    if isinstance(cfg.prior, InformedPriorConfig):
+        informed = informed_layers(cfg.prior, net.param_shapes())
+        if centres is None:
+            centres = load_centres(
+                cfg.prior, net.param_shapes(), informed, read_run=_run_point_estimate
+            )
+    batch_size = getattr(inf, "batch_size", None)
     model = BNN(
         net=net,
-        prior=cfg.prior.family.value,
+        prior=distribution_family(cfg.prior),
         hyperprior=cfg.hyperprior.kind.value,
         num_data=len(data.y_train),
-        batch_size=inf.batch_size
-        if inf.batch_size and inf.batch_size < len(data.y_train)
-        else None,
+        batch_size=batch_size if batch_size and batch_size < len(data.y_train) else None,
+        informed=informed,
     )
-    key = (model, inf.guide, inf.init_scale, repr(inf.optimizer), inf.num_steps, inf.num_particles)
+    hp = model_hparams(cfg.prior, cfg.hyperprior, objective=_objective(cfg), centres=centres)
+    if inf.method == "nuts":
+        return net, model, hp, None
+    if inf.guide is GuideName.mvn and num_params(net) > MVN_MAX_LATENT:
+        raise ConfigError(
+            f"inference.guide=mvn keeps a D x D covariance, and this network has D = "
+            f"{num_params(net)} parameters (mvn allows at most {MVN_MAX_LATENT}): use "
+            "inference.guide=lowrank or normal"
+        )
+    key = (
+        model,
+        inf.guide,
+        inf.rank,
+        inf.elbo,
+        inf.init_scale,
+        repr(inf.optimizer),
+        inf.num_steps,
+        inf.num_particles,
+    )
 
     def make() -> SVIProgram:
-        guide = build_guide(model, name=inf.guide, init_scale=inf.init_scale)
-        optimizer = build_optimizer(inf.optimizer, num_steps=inf.num_steps)
-        return SVIProgram(model, guide, optimizer, num_particles=inf.num_particles)
+        guide = _guide(model, cfg)
+        return SVIProgram(
+            model,
+            guide,
+            build_optimizer(inf.optimizer, num_steps=inf.num_steps),
+            loss=build_elbo(inf.elbo, num_particles=inf.num_particles),
+            loss_guide=kl_weighted(guide),
+            hp_at_step=at_step,
+        )
 
-    return net, model, model_hparams(cfg.prior, cfg.hyperprior), cached_program(key, make)
+    return net, model, hp, cached_program(key, make)
 
 
 def load_fitted(run_dir: Path) -> Fitted:
-    """Rebuild a finished run's posterior from its ``.hydra/config.yaml`` and ``posterior.npz``."""
+    """Rebuild a finished run's posterior from its ``.hydra/config.yaml`` and ``posterior.npz``
+    (an informed run's prior centres from its ``prior_centres.npz``)."""
     run_dir = Path(run_dir)
     cfg = load_config(run_dir / ".hydra" / "config.yaml")
     data = load_dataset(cfg.dataset)
-    net, _, hp, program = build(cfg, data)
-    params = {k: jnp.asarray(v) for k, v in rundir.load_npz(run_dir / rundir.POSTERIOR).items()}
+    centres = rundir.load_npz(run_dir / CENTRES) if (run_dir / CENTRES).exists() else None
+    net, _, hp, program = build(cfg, data, centres=centres)
+    saved = rundir.load_npz(run_dir / rundir.POSTERIOR)
+    if program is None:
+        return Fitted(cfg=cfg, data=data, net=net, program=None, params={}, hp=hp, samples=saved)
+    params = {k: jnp.asarray(v) for k, v in saved.items()}
     return Fitted(cfg=cfg, data=data, net=net, program=program, params=params, hp=hp)
+
+
+def _run_point_estimate(run_dir: Path) -> dict[str, np.ndarray]:
+    return load_fitted(run_dir).point_estimate()
 
 
 def _fit_record(fit: FitResult) -> dict[str, Any]:
@@ -137,51 +251,142 @@ def _write_maps(run_dir: Path, fitted: Fitted, draws: dict[str, np.ndarray]) -> 
         rundir.save_figure(run_dir / f"{name}.png", fig)
 
 
+def _svi_stage(
+    cfg: Config,
+    run_dir: Path,
+    data: Dataset,
+    net: Network,
+    model: BNN,
+    hp: Any,
+    program: SVIProgram,
+    *,
+    key: jax.Array,
+    resume_from: Checkpoint | None,
+) -> tuple[dict[str, Any], Fitted | None]:
+    """Fit by SVI (from a checkpoint if ``resume_from``); write the ELBO trace and the guide's
+    parameters. Returns the record so far and the posterior (None if the fit diverged)."""
+    inf = cfg.inference
+    on_chunk = None
+    if inf.checkpoint_every is not None:
+        on_chunk = Checkpointer(
+            run_dir / CHECKPOINT,
+            every=inf.checkpoint_every,
+            num_steps=inf.num_steps,
+            config=fingerprint(cfg),
+            start=0 if resume_from is None else resume_from.step,
+        )
+    if resume_from is not None:
+        log.info("resuming from the checkpoint at step %d", resume_from.step)
+    elif cfg.resume:
+        log.info("resume=true, but %s holds no checkpoint: starting at step 0", run_dir)
+    fit = fit_svi(
+        program,
+        data.x_train,
+        data.y_train,
+        hp,
+        key=key,
+        num_steps=inf.num_steps,
+        chunk_size=inf.chunk_size,
+        progress=cfg.runtime.progress,
+        resume=resume_from,
+        on_chunk=on_chunk,
+    )
+    kl = kl_estimators(inf.elbo, model, _guide(model, cfg), (data.x_train, data.y_train, hp))
+    record: dict[str, Any] = {
+        "status": fit.status,
+        "seed": cfg.seed,
+        "num_params": num_params(net),
+        **_fit_record(fit),
+        "kl_analytic_sites": [site for site, how in kl.items() if how == ANALYTIC],
+        "kl_monte_carlo_sites": [site for site, how in kl.items() if how != ANALYTIC],
+    }
+    if resume_from is not None:
+        record["resumed_from_step"] = resume_from.step
+    _write_fit(run_dir, fit)
+    if fit.status != "ok":
+        record["diverged_at"] = fit.diverged_at
+        record["error"] = f"ELBO is not finite at step {fit.diverged_at}"
+        return record, None
+    rundir.save_npz(run_dir / rundir.POSTERIOR, fit.params)
+    return record, Fitted(cfg=cfg, data=data, net=net, program=program, params=fit.params, hp=hp)
+
+
+def _nuts_stage(
+    cfg: Config, run_dir: Path, data: Dataset, net: Network, model: BNN, hp: Any, *, key: jax.Array
+) -> tuple[dict[str, Any], Fitted]:
+    """Sample by NUTS; write the samples, their InferenceData and per-parameter diagnostics."""
+    result = fit_nuts(
+        model,
+        data.x_train,
+        data.y_train,
+        hp,
+        key=key,
+        cfg=cfg.inference,
+        progress=cfg.runtime.progress,
+    )
+    samples = result.flat_samples()
+    idata = inference_data.from_mcmc(result.mcmc)
+    summary = inference_data.diagnostics(idata)
+    rundir.write_csv(run_dir / MCMC_SUMMARY, summary.reset_index(names="parameter"))
+    rundir.save_npz(run_dir / rundir.POSTERIOR, samples)
+    rundir.save_netcdf(run_dir / rundir.INFERENCE_DATA, idata)
+    stats = result.stats
+    record: dict[str, Any] = {
+        "status": "ok",
+        "seed": cfg.seed,
+        "num_params": num_params(net),
+        "num_samples": len(next(iter(samples.values()))),
+        "num_chains": cfg.inference.num_chains,
+        "num_divergent": int(stats["diverging"].sum()),
+        "accept_prob_mean": float(stats["accept_prob"].mean()),
+        "leapfrog_steps_mean": float(stats["num_steps"].mean()),
+        "r_hat_max": float(summary["r_hat"].max()),
+        "ess_bulk_min": float(summary["ess_bulk"].min()),
+        "ess_tail_min": float(summary["ess_tail"].min()),
+        "fit_seconds": result.run_seconds,
+    }
+    fitted = Fitted(cfg=cfg, data=data, net=net, program=None, params={}, hp=hp, samples=samples)
+    return record, fitted
+
+
 def execute(cfg: Config, run_dir: Path) -> dict[str, Any]:
     """Run the experiment ``cfg`` and write its results into ``run_dir``.
+
+    With ``cfg.resume`` and a checkpoint in ``run_dir``, an SVI fit continues from it.
 
     Returns:
         The contents of ``metrics.json`` (written last, atomically).
     """
     run_dir = Path(run_dir)
     rundir.ensure_fresh(run_dir)
+    resume_from = check_resumable(run_dir, cfg)
     t0 = time.perf_counter()
     data = load_dataset(cfg.dataset)
-    net, _, hp, program = build(cfg, data)
+    net, model, hp, program = build(cfg, data)
+    if "centres" in hp:
+        rundir.save_npz(run_dir / CENTRES, hp["centres"])
     key_fit, key_pred = jax.random.split(jax.random.PRNGKey(cfg.seed))
+    inf = cfg.inference
     log.info(
-        "fitting %s on %s: %d params, %d train / %d test points, %d steps",
+        "fitting %s on %s by %s: %d params, %d train / %d test points",
         type(net).__name__,
         data.name,
+        inf.method,
         num_params(net),
         len(data.y_train),
         len(data.y_test),
-        cfg.inference.num_steps,
     )
-    fit = fit_svi(
-        program,
-        data.x_train,
-        data.y_train,
-        hp,
-        key=key_fit,
-        num_steps=cfg.inference.num_steps,
-        chunk_size=cfg.inference.chunk_size,
-        progress=cfg.runtime.progress,
-    )
-    record: dict[str, Any] = {
-        "status": fit.status,
-        "seed": cfg.seed,
-        "num_params": num_params(net),
-        **_fit_record(fit),
-    }
-    _write_fit(run_dir, fit)
-    if fit.status != "ok":
-        record["diverged_at"] = fit.diverged_at
-        record["error"] = f"ELBO is not finite at step {fit.diverged_at}"
+    if program is None:
+        record, fitted = _nuts_stage(cfg, run_dir, data, net, model, hp, key=key_fit)
+        num_draws = record["num_samples"]
     else:
-        fitted = Fitted(cfg=cfg, data=data, net=net, program=program, params=fit.params, hp=hp)
+        record, fitted = _svi_stage(
+            cfg, run_dir, data, net, model, hp, program, key=key_fit, resume_from=resume_from
+        )
+        num_draws = inf.num_predictive_samples
+    if fitted is not None:
         t_pred = time.perf_counter()
-        draws = fitted.draws(key=key_pred, num_samples=cfg.inference.num_predictive_samples)
+        draws = fitted.draws(key=key_pred, num_samples=num_draws)
         probs = fitted.probs(draws, data.x_test)
         metrics = classification_metrics(probs, data.y_test)
         record["predict_seconds"] = time.perf_counter() - t_pred
@@ -190,7 +395,9 @@ def execute(cfg: Config, run_dir: Path) -> dict[str, Any]:
             bad = sorted(k for k, v in metrics.items() if not np.isfinite(v))
             record["error"] = f"non-finite metrics: {', '.join(bad)}"
         record = {"status": record.pop("status"), **metrics, **record}
-        rundir.save_npz(run_dir / rundir.POSTERIOR, fit.params)
+        if program is not None:
+            idata = inference_data.from_draws(draws, y_observed=data.y_train)
+            rundir.save_netcdf(run_dir / rundir.INFERENCE_DATA, idata)
         if data.x_train.ndim == 2 and data.x_train.shape[1] == 2:
             _write_maps(run_dir, fitted, draws)
         last = list(net.param_shapes())[-1]
@@ -207,4 +414,6 @@ def execute(cfg: Config, run_dir: Path) -> dict[str, Any]:
         config=asdict(cfg),
     )
     rundir.write_json(run_dir / rundir.METRICS, record)
+    # The run is finished: its checkpoint could only resume what is already done.
+    (run_dir / CHECKPOINT).unlink(missing_ok=True)
     return record

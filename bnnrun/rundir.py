@@ -25,6 +25,7 @@ from bnnrun.errors import DataError, RunDirError
 
 METRICS = "metrics.json"
 POSTERIOR = "posterior.npz"
+INFERENCE_DATA = "posterior.nc"
 
 
 def _file_mode() -> int:
@@ -83,6 +84,12 @@ def save_figure(path: Path, fig: Figure) -> None:
 def save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
+
+
+def save_netcdf(path: Path, data: Any) -> None:
+    """Write an ArviZ ``InferenceData`` (anything with ``to_netcdf(filename)``)."""
+    with atomic_path(path) as tmp:
+        data.to_netcdf(str(tmp))
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:

@@ -91,7 +91,10 @@ def test_same_command_same_numbers(run_cli, tmp_path: Path) -> None:
 
 
 BAD_INPUTS = [
-    (["prior=bogus"], "unknown option prior=bogus; prior must be one of: cauchy, flat, laplace"),
+    (
+        ["prior=bogus"],
+        "unknown option prior=bogus; prior must be one of: cauchy, flat, informed, laplace",
+    ),
     (["prior.bogus=1"], "unknown key 'prior.bogus'; keys of prior: family, loc, scale"),
     (["bogus=1"], "unknown key 'bogus'"),
     (["inference.num_steps=abc"], "inference.num_steps: Value 'abc'"),
@@ -162,11 +165,11 @@ def test_help_lists_groups_and_options(run_cli) -> None:
     out = proc.stdout
     assert "bnnrun" in out
     for line in [
-        "prior: cauchy, flat, laplace, normal, student_t",
+        "prior: cauchy, flat, informed, laplace, normal, student_t",
         "hyperprior: fixed, half_cauchy, half_normal, inverse_gamma",
         "dataset: circles, moons",
         "architecture: mlp",
-        "inference: svi",
+        "inference: nuts, svi",
     ]:
         assert line in out, line
     assert "schema" not in out.split("== Config ==")[0]
