@@ -38,13 +38,14 @@ def test_write_json_replaces_nan_with_null(tmp_path: Path) -> None:
 def test_npz_round_trip_and_pickle_refused(tmp_path: Path) -> None:
     arrays = {"layer1.w_auto_loc": np.arange(6.0).reshape(2, 3)}
     rundir.save_npz(tmp_path / "p.npz", arrays)
-    np.testing.assert_array_equal(rundir.load_npz(tmp_path / "p.npz")["layer1.w_auto_loc"],
-                                  arrays["layer1.w_auto_loc"])
+    np.testing.assert_array_equal(
+        rundir.load_npz(tmp_path / "p.npz")["layer1.w_auto_loc"], arrays["layer1.w_auto_loc"]
+    )
     np.savez(tmp_path / "evil.npz", obj=np.array([{"a": 1}], dtype=object))
-    with pytest.raises(DataError, match="not a readable .npz file"):
+    with pytest.raises(DataError, match=r"not a readable \.npz file"):
         rundir.load_npz(tmp_path / "evil.npz")
     (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 truncated")
-    with pytest.raises(DataError, match="junk.npz"):
+    with pytest.raises(DataError, match=r"junk\.npz"):
         rundir.load_npz(tmp_path / "junk.npz")
     with pytest.raises(DataError, match="no such file"):
         rundir.load_npz(tmp_path / "missing.npz")
