@@ -4,6 +4,14 @@ The loop is compiled once per structure and chunk length (``lax.scan`` over ``SV
 so the host only wakes between chunks: to advance the progress bar, to check the ELBO for
 NaN/inf, and to hand control back. Programs are cached per process: a sweep whose jobs differ
 only in numbers (prior scales, hyperprior parameters, seeds) compiles each structure once.
+
+Epoch-based minibatch SVI (:func:`fit_svi_epochs`) shuffles the training set every epoch and
+passes each minibatch's indices into the compiled step. It has two loop strategies: ``scan``
+(a chunk of minibatches in one ``lax.scan``) and ``step`` (one jitted ``SVI.update`` per
+minibatch, called from Python, the losses fetched once per chunk). XLA's CPU backend runs
+convolutions an order of magnitude slower inside a loop, so CNNs on CPU take ``step``; small
+MLPs take ``scan``, where per-call overhead would dominate (see :func:`resolve_loop` and
+``bench/cnn_speed.py``).
 """
 
 from __future__ import annotations
@@ -79,6 +87,7 @@ class SVIProgram:
         # set-up, but they are never computed with: SVI substitutes the parameters it fits.
         self._init = jax.jit(self.svi.init)
         self._compiled: dict[Hashable, Any] = {}
+        self._batch_runners: dict[str, Any] = {}
 
     def _scan_chunk(
         self, state: SVIState, x: jax.Array, y: jax.Array, hp: Any, *, length: int
@@ -88,8 +97,59 @@ class SVIProgram:
 
         return jax.lax.scan(step, state, None, length=length)
 
-    def init(self, key: jax.Array, x: jax.Array, y: jax.Array, hp: Any) -> SVIState:
-        return self._init(key, x, y, hp)
+    def init(
+        self,
+        key: jax.Array,
+        x: jax.Array,
+        y: jax.Array,
+        hp: Any,
+        *,
+        init_params: dict[str, jax.Array] | None = None,
+    ) -> SVIState:
+        """The initial SVI state; ``init_params`` overrides the guide's initial parameters
+        (e.g. ``{"layer1.w_auto_loc": ...}``, unconstrained as the guide stores them)."""
+        if init_params is None:
+            return self._init(key, x, y, hp)
+        return self._init(key, x, y, hp, init_params=init_params)
+
+    def _update_batch(
+        self, state: SVIState, x: jax.Array, y: jax.Array, idx: jax.Array, hp: Any
+    ) -> tuple[SVIState, jax.Array]:
+        return self.svi.update(state, x[idx], y[idx], hp)
+
+    def _scan_batches(
+        self, state: SVIState, x: jax.Array, y: jax.Array, idx: jax.Array, hp: Any
+    ) -> tuple[SVIState, jax.Array]:
+        def step(s: SVIState, i: jax.Array) -> tuple[SVIState, jax.Array]:
+            return self._update_batch(s, x, y, i, hp)
+
+        return jax.lax.scan(step, state, idx)
+
+    def compiled_batches(
+        self, state: SVIState, x: jax.Array, y: jax.Array, idx: np.ndarray, hp: Any, *, loop: str
+    ) -> tuple[Callable[..., tuple[SVIState, jax.Array]], float]:
+        """The compiled minibatch runner and the seconds spent compiling it now (0.0 if cached).
+
+        With ``loop="step"`` it runs one step on the minibatch ``x[idx], y[idx]`` (``idx`` of
+        shape ``[B]``); with ``loop="scan"`` one step per row of ``idx`` (``[L, B]``), returning
+        the ``[L]`` losses.
+        """
+        if loop not in self._batch_runners:
+            fn = self._update_batch if loop == "step" else self._scan_batches
+            self._batch_runners[loop] = jax.jit(fn, donate_argnums=0)
+        sig = (
+            loop,
+            *(
+                jax.ShapeDtypeStruct(np.shape(a), a.dtype)
+                for a in jax.tree.leaves((state, x, y, idx, hp))
+            ),
+        )
+        if sig in self._compiled:
+            return self._compiled[sig], 0.0
+        t0 = time.perf_counter()
+        compiled = self._batch_runners[loop].lower(state, x, y, idx, hp).compile()
+        self._compiled[sig] = compiled
+        return compiled, time.perf_counter() - t0
 
     def compiled_chunk(
         self, state: SVIState, x: jax.Array, y: jax.Array, hp: Any, *, length: int
@@ -169,6 +229,124 @@ def fit_svi(
             done += length
             bar.update(length)
             bar.set_postfix(elbo=f"{-chunk_loss[-1]:.4g}", refresh=False)
+    finally:
+        bar.close()
+    if diverged_at is not None:
+        log.warning("ELBO is not finite at step %d: stopping the fit", diverged_at)
+    elbo = -np.concatenate(losses) if losses else np.zeros(0)
+    return FitResult(
+        params={} if diverged_at is not None else program.params(state),
+        elbo=elbo,
+        status="ok" if diverged_at is None else "diverged",
+        diverged_at=diverged_at,
+        num_steps=done,
+        compile_seconds=compile_s,
+        run_seconds=run_s,
+        fit_seconds=time.perf_counter() - t_start,
+    )
+
+
+def steps_per_epoch(num_data: int, batch_size: int | None) -> int:
+    """Minibatches per epoch: ``num_data // batch_size``, the remainder dropped so every step
+    has the same shape (a different remainder each epoch, as the data is reshuffled)."""
+    if batch_size is None or batch_size >= num_data:
+        return 1
+    return num_data // batch_size
+
+
+def epoch_batches(key: jax.Array, *, num_data: int, batch_size: int, epoch: int) -> np.ndarray:
+    """The minibatch indices of one epoch, ``[steps_per_epoch, batch_size]`` int32: a
+    permutation of the data drawn from ``fold_in(key, epoch)``."""
+    batch_size = min(batch_size, num_data)
+    perm = np.asarray(jax.random.permutation(jax.random.fold_in(key, epoch), num_data))
+    steps = steps_per_epoch(num_data, batch_size)
+    return perm[: steps * batch_size].reshape(steps, batch_size).astype(np.int32)
+
+
+def resolve_loop(loop: str, *, has_convolutions: bool, backend: str) -> str:
+    """``scan`` or ``step`` for the configured ``loop`` (``auto``, ``scan`` or ``step``).
+
+    ``auto`` takes ``step`` for convolutional networks on CPU, where XLA runs a convolution
+    inside ``lax.scan`` 10-40x slower than in a jitted step (``bench/cnn_speed.py``), and
+    ``scan`` otherwise: small MLPs spend most of a per-step call in dispatch overhead.
+    """
+    if loop != "auto":
+        return loop
+    return "step" if has_convolutions and backend == "cpu" else "scan"
+
+
+def fit_svi_epochs(
+    program: SVIProgram,
+    x: np.ndarray,
+    y: np.ndarray,
+    hp: Any,
+    *,
+    key: jax.Array,
+    num_epochs: int,
+    batch_size: int | None,
+    loop: str,
+    chunk_size: int,
+    init_params: dict[str, jax.Array] | None = None,
+    progress: bool = False,
+) -> FitResult:
+    """Minibatch SVI for ``num_epochs`` epochs over ``x``, ``y`` (``[N, ...]``, ``[N]``).
+
+    Each epoch visits a fresh permutation of the data in batches of ``batch_size`` (null: the
+    full data each step); the program's model must take given batches (``BNN.given_batches``)
+    so that the likelihood is scaled to N. Steps run ``loop="scan"`` (compiled chunks) or
+    ``loop="step"`` (one jitted step per batch); the host checks the ELBO for NaN/inf and
+    advances the progress bar once per chunk of at most ``chunk_size`` steps, never across an
+    epoch's end. Stops early, with status ``"diverged"``, in the first chunk with a non-finite
+    ELBO.
+    """
+    if loop not in ("scan", "step"):
+        raise ValueError(f"loop must be 'scan' or 'step' (resolve 'auto' first), not {loop!r}")
+    t_start = time.perf_counter()
+    n = len(y)
+    batch = n if batch_size is None else min(batch_size, n)
+    per_epoch = steps_per_epoch(n, batch)
+    key_init, key_shuffle = jax.random.split(key)
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    first = epoch_batches(key_shuffle, num_data=n, batch_size=batch, epoch=0)[0]
+    state = program.init(key_init, x[first], y[first], hp, init_params=init_params)
+    losses: list[np.ndarray] = []
+    compile_s = run_s = 0.0
+    done = 0
+    diverged_at: int | None = None
+    total = num_epochs * per_epoch
+    bar = tqdm(total=total, disable=not progress, unit="step", desc="svi", leave=False)
+    try:
+        for epoch in range(num_epochs):
+            idx = epoch_batches(key_shuffle, num_data=n, batch_size=batch, epoch=epoch)
+            for start in range(0, per_epoch, chunk_size):
+                chunk = idx[start : start + chunk_size]
+                probe = chunk if loop == "scan" else chunk[0]
+                runner, c = program.compiled_batches(state, x, y, probe, hp, loop=loop)
+                compile_s += c
+                t0 = time.perf_counter()
+                if loop == "scan":
+                    state, chunk_loss = runner(state, x, y, chunk, hp)
+                else:
+                    step_losses = []
+                    for rows in chunk:
+                        state, loss = runner(state, x, y, rows, hp)
+                        step_losses.append(loss)
+                    chunk_loss = jnp.stack(step_losses)
+                chunk_loss = np.asarray(chunk_loss)  # waits for the chunk
+                run_s += time.perf_counter() - t0
+                bad = ~np.isfinite(chunk_loss)
+                if bad.any():
+                    first_bad = int(np.argmax(bad))
+                    losses.append(chunk_loss[: first_bad + 1])
+                    diverged_at = done + first_bad + 1
+                    done = diverged_at
+                    break
+                losses.append(chunk_loss)
+                done += len(chunk)
+                bar.update(len(chunk))
+                bar.set_postfix(epoch=epoch + 1, elbo=f"{-chunk_loss[-1]:.4g}", refresh=False)
+            if diverged_at is not None:
+                break
     finally:
         bar.close()
     if diverged_at is not None:

@@ -8,8 +8,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from numpyro.infer.autoguide import AutoGuide, AutoNormal
+from numpyro import handlers
+from numpyro.infer.autoguide import AutoDelta, AutoGuide, AutoNormal
 from numpyro.infer.initialization import init_to_median
+from numpyro.infer.util import unconstrain_fn
 
 from bnnrun.config import GuideName
 
@@ -52,3 +54,32 @@ def build_guide(model: Callable[..., Any], *, name: GuideName, init_scale: float
             model, init_loc_fn=partial(init_to_network_default), init_scale=init_scale
         )
     raise ValueError(f"unknown guide {name!r}")
+
+
+def build_point_guide(model: Callable[..., Any]) -> AutoGuide:
+    """A point-mass guide (``AutoDelta``) over ``model``: SVI with it finds the MAP estimate.
+
+    It starts where :func:`build_guide`'s means start (:func:`init_to_network_default`).
+    """
+    return AutoDelta(model, init_loc_fn=partial(init_to_network_default))
+
+
+def locs_from_point(
+    model: Callable[..., Any], model_args: tuple, point_params: dict[str, Any]
+) -> dict[str, jax.Array]:
+    """Initial means for an ``AutoNormal`` guide at a point estimate.
+
+    Args:
+        model: the NumPyro model both guides belong to.
+        model_args: arguments to trace the model with (e.g. one minibatch).
+        point_params: an ``AutoDelta`` guide's parameters, ``{"<site>_auto_loc": value}`` in
+            constrained space (what ``SVI.get_params`` returns).
+
+    Returns:
+        ``{"<site>_auto_loc": value}`` in the unconstrained space where ``AutoNormal`` keeps its
+        means (a positive scale ``s`` becomes ``log s``), for ``SVI.init(init_params=...)``.
+    """
+    suffix = "_auto_loc"
+    point = {k.removesuffix(suffix): v for k, v in point_params.items() if k.endswith(suffix)}
+    unconstrained = unconstrain_fn(handlers.seed(model, 0), model_args, {}, point)
+    return {f"{site}{suffix}": jnp.asarray(v) for site, v in unconstrained.items()}

@@ -43,6 +43,9 @@ class BNN:
         hyperprior: ``fixed`` or the name of a distribution over each layer's scales.
         num_data: size N of the full training set (the likelihood is scaled to N).
         batch_size: if set, each evaluation uses a random subsample of this many points.
+        given_batches: if true, ``x`` and ``y`` are one minibatch of the N training points,
+            chosen outside the model (e.g. an epoch's shuffled batch); the plate keeps size N,
+            so the batch's log likelihood is scaled by N / len(x). Excludes ``batch_size``.
     """
 
     net: Network
@@ -50,10 +53,21 @@ class BNN:
     hyperprior: str
     num_data: int
     batch_size: int | None = None
+    given_batches: bool = False
+
+    def __post_init__(self) -> None:
+        if self.given_batches and self.batch_size is not None:
+            raise ValueError("BNN: given_batches and batch_size exclude each other")
 
     def __call__(self, x: jax.Array, y: jax.Array | None, hp: HParams) -> None:
-        """Args: ``x`` ``[N, *input_shape]``; ``y`` int ``[N]`` or None; ``hp`` hyperparameters."""
+        """Args: ``x`` ``[N, *input_shape]`` (or ``[B, ...]`` with ``given_batches``); ``y`` int
+        ``[N]`` or None; ``hp`` hyperparameters."""
         params = self.sample_params(hp)
+        if self.given_batches:
+            with numpyro.plate("data", self.num_data, subsample_size=x.shape[0]):
+                logits = self.net.apply(params, x)
+                numpyro.sample("y", dist.Categorical(logits=logits), obs=y)
+            return
         with numpyro.plate("data", self.num_data, subsample_size=self.batch_size) as idx:
             if self.batch_size is not None:
                 x = x[idx]
