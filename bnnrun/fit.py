@@ -256,9 +256,10 @@ def steps_per_epoch(num_data: int, batch_size: int | None) -> int:
 
 def epoch_batches(key: jax.Array, *, num_data: int, batch_size: int, epoch: int) -> np.ndarray:
     """The minibatch indices of one epoch, ``[steps_per_epoch, batch_size]`` int32: a
-    permutation of the data drawn from ``fold_in(key, epoch)``."""
+    permutation of the data drawn by NumPy from the key's bits and the epoch number."""
     batch_size = min(batch_size, num_data)
-    perm = np.asarray(jax.random.permutation(jax.random.fold_in(key, epoch), num_data))
+    seed = [*np.asarray(jax.random.key_data(key)).ravel().tolist(), epoch]
+    perm = np.random.default_rng(seed).permutation(num_data)
     steps = steps_per_epoch(num_data, batch_size)
     return perm[: steps * batch_size].reshape(steps, batch_size).astype(np.int32)
 
@@ -306,9 +307,9 @@ def fit_svi_epochs(
     batch = n if batch_size is None else min(batch_size, n)
     per_epoch = steps_per_epoch(n, batch)
     key_init, key_shuffle = jax.random.split(key)
-    x, y = jnp.asarray(x), jnp.asarray(y)
     first = epoch_batches(key_shuffle, num_data=n, batch_size=batch, epoch=0)[0]
     state = program.init(key_init, x[first], y[first], hp, init_params=init_params)
+    x, y = jnp.asarray(x), jnp.asarray(y)
     losses: list[np.ndarray] = []
     compile_s = run_s = 0.0
     done = 0
@@ -318,6 +319,7 @@ def fit_svi_epochs(
     try:
         for epoch in range(num_epochs):
             idx = epoch_batches(key_shuffle, num_data=n, batch_size=batch, epoch=epoch)
+            first_chunk = len(losses)
             for start in range(0, per_epoch, chunk_size):
                 chunk = idx[start : start + chunk_size]
                 probe = chunk if loop == "scan" else chunk[0]
@@ -347,6 +349,13 @@ def fit_svi_epochs(
                 bar.set_postfix(epoch=epoch + 1, elbo=f"{-chunk_loss[-1]:.4g}", refresh=False)
             if diverged_at is not None:
                 break
+            log.info(
+                "epoch %d/%d: mean ELBO %.6g, %.1f s",
+                epoch + 1,
+                num_epochs,
+                -np.concatenate(losses[first_chunk:]).mean(),
+                time.perf_counter() - t_start,
+            )
     finally:
         bar.close()
     if diverged_at is not None:

@@ -81,5 +81,7 @@ def locs_from_point(
     """
     suffix = "_auto_loc"
     point = {k.removesuffix(suffix): v for k, v in point_params.items() if k.endswith(suffix)}
-    unconstrained = unconstrain_fn(handlers.seed(model, 0), model_args, {}, point)
-    return {f"{site}{suffix}": jnp.asarray(v) for site, v in unconstrained.items()}
+    # Jitted: run eagerly, tracing the model would compile each of its operations separately.
+    unconstrain = jax.jit(lambda args, p: unconstrain_fn(handlers.seed(model, 0), args, {}, p))
+    unconstrained = unconstrain(model_args, point)
+    return {f"{site}{suffix}": v for site, v in unconstrained.items()}

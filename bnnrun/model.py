@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
+from numpyro import handlers
 
 from bnnrun.hyperpriors import hyperprior_hparams, scale_distribution
 from bnnrun.nets import Network
@@ -64,7 +66,13 @@ class BNN:
         ``[N]`` or None; ``hp`` hyperparameters."""
         params = self.sample_params(hp)
         if self.given_batches:
-            with numpyro.plate("data", self.num_data, subsample_size=x.shape[0]):
+            # The batch was chosen outside: the plate needs only its size for the N / B scale.
+            # Fixed indices spare NumPyro's random draw of B of N (slow to compile on CPU).
+            size = x.shape[0]
+            with (
+                handlers.substitute(data={"data": jnp.arange(size)}),
+                numpyro.plate("data", self.num_data, subsample_size=size),
+            ):
                 logits = self.net.apply(params, x)
                 numpyro.sample("y", dist.Categorical(logits=logits), obs=y)
             return
