@@ -63,6 +63,17 @@ def glorot_init(shapes: Shapes, key: jax.Array) -> dict[str, dict[str, jax.Array
     }
 
 
+def dense_layers(params: Params, h: jax.Array, *, first: int, last: int, act: str) -> jax.Array:
+    """Dense layers ``layer<first> ... layer<last>`` on ``h`` ``[batch, features]``: the
+    activation after each but the last, which returns the logits."""
+    for i in range(first, last + 1):
+        p = params[f"layer{i}"]
+        h = h @ p["w"] + p["b"]
+        if i < last:
+            h = ACTIVATIONS[act](h)
+    return h
+
+
 @dataclass(frozen=True)
 class MLP:
     """Dense layers ``layer1 ... layerL``; ``sizes = (d_in, h_1, ..., num_classes)``."""
@@ -77,15 +88,8 @@ class MLP:
         }
 
     def apply(self, params: Params, x: jax.Array) -> jax.Array:
-        act = ACTIVATIONS[self.activation]
         h = x.reshape(x.shape[0], -1)
-        last = len(self.sizes) - 1
-        for i in range(1, last + 1):
-            p = params[f"layer{i}"]
-            h = h @ p["w"] + p["b"]
-            if i < last:
-                h = act(h)
-        return h
+        return dense_layers(params, h, first=1, last=len(self.sizes) - 1, act=self.activation)
 
     def init(self, key: jax.Array) -> dict[str, dict[str, jax.Array]]:
         return glorot_init(self.param_shapes(), key)
@@ -143,13 +147,8 @@ class CNN:
             h = act(h + p["b"])
             h = jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, window, window, "VALID")
         h = h.reshape(h.shape[0], -1)
-        last = len(self.param_shapes())
-        for i in range(len(self.filters) + 1, last + 1):
-            p = params[f"layer{i}"]
-            h = h @ p["w"] + p["b"]
-            if i < last:
-                h = act(h)
-        return h
+        first, last = len(self.filters) + 1, len(self.filters) + len(self.dense) + 1
+        return dense_layers(params, h, first=first, last=last, act=self.activation)
 
     def init(self, key: jax.Array) -> dict[str, dict[str, jax.Array]]:
         return glorot_init(self.param_shapes(), key)

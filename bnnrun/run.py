@@ -195,17 +195,21 @@ def execute(cfg: Config, run_dir: Path) -> dict[str, Any]:
     _write_fit(run_dir, fit)
     if fit.status != "ok":
         record["diverged_at"] = fit.diverged_at
-        record["error"] = f"ELBO is not finite at step {fit.diverged_at}"
+        where = " of the MAP warm start" if fit is warm_start else ""
+        record["error"] = f"ELBO{where} is not finite at step {fit.diverged_at}"
     else:
         fitted = Fitted(cfg=cfg, data=data, net=net, program=program, params=fit.params, hp=hp)
         t_pred = time.perf_counter()
         draws = fitted.draws(key=key_pred, num_samples=cfg.inference.num_predictive_samples)
         probs = fitted.probs(draws, data.x_test)
         metrics = classification_metrics(probs, data.y_test)
-        record.update(_validation_metrics(fitted, draws))
-        record.update(_write_uncertainty(run_dir, data, probs, num_images=cfg.analysis.num_images))
-        if cfg.ood is not None:
-            record.update(_write_ood(run_dir, fitted, draws, probs))
+        if np.isfinite(probs).all():  # else the run is marked diverged below
+            record.update(_validation_metrics(fitted, draws))
+            record.update(
+                _write_uncertainty(run_dir, data, probs, num_images=cfg.analysis.num_images)
+            )
+            if cfg.ood is not None:
+                record.update(_write_ood(run_dir, fitted, draws, probs))
         record["predict_seconds"] = time.perf_counter() - t_pred
         if not all(np.isfinite(v) for v in metrics.values()):
             record["status"] = "diverged"
