@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
-.PHONY: help install run test test-all lint format bench bench-nuts clean
+.PHONY: help install run test test-all lint format bench bench-nuts bench-cnn bench-quality clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -45,6 +45,12 @@ bench: $(STAMP) ## SVI speed against a deterministic optax network of the same s
 
 bench-nuts: $(STAMP) ## SVI's guides against the NUTS reference posterior on moons (minutes)
 	$(BIN)/python bench/svi_vs_nuts.py $(ARGS)
+
+bench-cnn: $(STAMP) ## CNN speed: SVI vs deterministic step, loop/predictive strategies, threads
+	$(BIN)/python bench/cnn_speed.py $(ARGS)
+
+bench-quality: $(STAMP) ## Image quality: paper CNN on Fashion-MNIST, CNN on digits (~30 min)
+	$(BIN)/python bench/quality.py $(ARGS)
 
 clean: ## Remove .venv and caches (outputs/ is kept)
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist *.egg-info

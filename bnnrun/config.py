@@ -60,6 +60,66 @@ class CirclesConfig(MoonsConfig):
         _require(0 < self.factor < 1, "dataset.factor", "in (0, 1)", self.factor)
 
 
+@dataclass
+class DigitsConfig:
+    """scikit-learn's bundled 8x8 digits (1,797 images), split train / validation / test,
+    stratified and seeded; pixels scaled from 0..16 to [0, 1]."""
+
+    name: str = "digits"
+    test_fraction: float = 0.2
+    validation_fraction: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _require(
+            0 < self.test_fraction < 1, "dataset.test_fraction", "in (0, 1)", self.test_fraction
+        )
+        _require(
+            0 <= self.validation_fraction < 1 - self.test_fraction,
+            "dataset.validation_fraction",
+            "in [0, 1 - test_fraction)",
+            self.validation_fraction,
+        )
+
+
+@dataclass
+class IDXImagesConfig:
+    """MNIST-format images from the four gzipped IDX files (train and t10k, images and labels).
+
+    The validation images are a seeded random subset of the training file; the test images are
+    the t10k file. ``train_size`` and ``test_size`` keep a seeded random subset (null: all).
+    Pixels are scaled from 0..255 to [0, 1].
+    """
+
+    name: str = MISSING
+    data_dir: str | None = None
+    download: bool = True
+    validation_size: int = 10_000
+    train_size: int | None = None
+    test_size: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _require(
+            0 <= self.validation_size < 60_000,
+            "dataset.validation_size",
+            "an integer in [0, 60000)",
+            self.validation_size,
+        )
+        for key in ("train_size", "test_size"):
+            value = getattr(self, key)
+            if value is not None:
+                _require(value >= 1, f"dataset.{key}", "an integer >= 1 or null", value)
+
+
+#: Input shape ``(height, width, channels)`` of each image data set, by config name.
+IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
+    "digits": (8, 8, 1),
+    "mnist": (28, 28, 1),
+    "fashion_mnist": (28, 28, 1),
+}
+
+
 # --------------------------------------------------------------------------- architecture
 class Activation(StrEnum):
     tanh = "tanh"
@@ -82,6 +142,41 @@ class MLPConfig:
     def __post_init__(self) -> None:
         for width in self.hidden:
             _require(width >= 1, "architecture.hidden", "a list of positive widths", self.hidden)
+
+
+class Padding(StrEnum):
+    same = "same"
+    valid = "valid"
+
+
+@dataclass
+class CNNConfig:
+    """Convolution + max-pool blocks, then dense layers (softmax output over the classes).
+
+    One conv layer per entry of ``filters`` (``kernel x kernel``, stride 1, ``padding``), each
+    followed by the activation and ``pool x pool`` max pooling; then one dense layer per entry
+    of ``dense``. The defaults are the paper's MNIST network (with ``padding: valid``).
+    """
+
+    name: str = "cnn"
+    filters: list[int] = field(default_factory=lambda: [32, 32])
+    kernel: int = 5
+    pool: int = 2
+    padding: Padding = Padding.same
+    dense: list[int] = field(default_factory=lambda: [64])
+    activation: Activation = Activation.tanh
+
+    def __post_init__(self) -> None:
+        _require(
+            len(self.filters) >= 1 and all(f >= 1 for f in self.filters),
+            "architecture.filters",
+            "a non-empty list of positive channel counts",
+            self.filters,
+        )
+        _require(self.kernel >= 1, "architecture.kernel", "an integer >= 1", self.kernel)
+        _require(self.pool >= 1, "architecture.pool", "an integer >= 1", self.pool)
+        for width in self.dense:
+            _require(width >= 1, "architecture.dense", "a list of positive widths", self.dense)
 
 
 # --------------------------------------------------------------------------- prior
@@ -261,6 +356,15 @@ class ElboName(StrEnum):
     TraceMeanField_ELBO = "TraceMeanField_ELBO"
 
 
+class LoopStrategy(StrEnum):
+    """How the host drives SVI steps: ``scan`` compiles chunks of steps into one ``lax.scan``,
+    ``step`` calls one jitted step per minibatch from Python; ``auto`` picks by measurement."""
+
+    auto = "auto"
+    scan = "scan"
+    step = "step"
+
+
 @dataclass
 class SVIConfig:
     """Stochastic variational inference with an autoguide, fitted by an optax optimizer.
@@ -286,6 +390,9 @@ class SVIConfig:
     chunk_size: int = 1000
     checkpoint_every: int | None = 10_000
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    num_epochs: int | None = None
+    warm_start_epochs: int = 0
+    loop: LoopStrategy = LoopStrategy.auto
 
     def __post_init__(self) -> None:
         if self.rank is not None:
@@ -306,6 +413,25 @@ class SVIConfig:
                 self.checkpoint_every,
             )
         _require(self.num_steps >= 1, "inference.num_steps", "an integer >= 1", self.num_steps)
+        if self.num_epochs is not None:
+            _require(
+                self.num_epochs >= 1,
+                "inference.num_epochs",
+                "an integer >= 1 or null",
+                self.num_epochs,
+            )
+        _require(
+            self.warm_start_epochs >= 0,
+            "inference.warm_start_epochs",
+            "an integer >= 0",
+            self.warm_start_epochs,
+        )
+        _require(
+            self.warm_start_epochs == 0 or self.num_epochs is not None,
+            "inference.warm_start_epochs",
+            "0 unless inference.num_epochs is set (warm starts count epochs)",
+            self.warm_start_epochs,
+        )
         _require(
             self.num_particles >= 1,
             "inference.num_particles",
@@ -405,14 +531,24 @@ class AnalysisConfig:
 
     grid_size: int = 100
     data_chunk: int = 4096
-    sample_chunk: int = 64
+    sample_chunk: int | None = None
+    max_chunk_mb: int = 512
+    num_images: int = 12
 
     def __post_init__(self) -> None:
         _require(self.grid_size >= 2, "analysis.grid_size", "an integer >= 2", self.grid_size)
         _require(self.data_chunk >= 1, "analysis.data_chunk", "an integer >= 1", self.data_chunk)
+        if self.sample_chunk is not None:
+            _require(
+                self.sample_chunk >= 1,
+                "analysis.sample_chunk",
+                "an integer >= 1 or null",
+                self.sample_chunk,
+            )
         _require(
-            self.sample_chunk >= 1, "analysis.sample_chunk", "an integer >= 1", self.sample_chunk
+            self.max_chunk_mb >= 1, "analysis.max_chunk_mb", "an integer >= 1", self.max_chunk_mb
         )
+        _require(self.num_images >= 1, "analysis.num_images", "an integer >= 1", self.num_images)
 
 
 @dataclass
@@ -429,14 +565,20 @@ class Config:
     resume: bool = False
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    ood: Any = None
 
     def __post_init__(self) -> None:
         _require(self.seed >= 0, "seed", "an integer >= 0", self.seed)
 
 
 SCHEMAS: dict[str, dict[str, type]] = {
-    "dataset": {"moons": MoonsConfig, "circles": CirclesConfig},
-    "architecture": {"mlp": MLPConfig},
+    "dataset": {
+        "moons": MoonsConfig,
+        "circles": CirclesConfig,
+        "digits": DigitsConfig,
+        "idx": IDXImagesConfig,
+    },
+    "architecture": {"mlp": MLPConfig, "cnn": CNNConfig},
     "prior": {
         "scaled": ScaledPriorConfig,
         "student_t": StudentTPriorConfig,
@@ -454,8 +596,17 @@ SCHEMAS: dict[str, dict[str, type]] = {
 
 #: Which schema a saved group node follows, by the value of its discriminating field.
 DISCRIMINATORS: dict[str, tuple[str, dict[str, str]]] = {
-    "dataset": ("name", {"moons": "moons", "circles": "circles"}),
-    "architecture": ("name", {"mlp": "mlp"}),
+    "dataset": (
+        "name",
+        {
+            "moons": "moons",
+            "circles": "circles",
+            "digits": "digits",
+            "mnist": "idx",
+            "fashion_mnist": "idx",
+        },
+    ),
+    "architecture": ("name", {"mlp": "mlp", "cnn": "cnn"}),
     "prior": (
         "family",
         {
@@ -508,6 +659,14 @@ def check_choices(cfg: Config) -> None:
             f"resume=true continues an SVI run from its checkpoint; inference="
             f"{cfg.inference.method} writes none: drop resume=true"
         )
+    if cfg.ood is not None:
+        shape, ood_shape = IMAGE_SHAPES.get(cfg.dataset.name), IMAGE_SHAPES[cfg.ood.name]
+        if shape != ood_shape:
+            what = "inputs that are not images" if shape is None else f"{shape} images"
+            raise InvalidCombination(
+                f"ood={cfg.ood.name} has {ood_shape} images but dataset={cfg.dataset.name} has "
+                f"{what}: out-of-distribution inputs must have the training inputs' shape"
+            )
 
 
 def _reject_unknown_keys(node: DictConfig, prefix: str) -> None:
@@ -567,5 +726,13 @@ def load_config(path: str | Path) -> Config:
             raise ConfigError(f"{path}: {group}.{field_name}={value!r} is not a known option")
         schema = SCHEMAS[group][schemas[value]]
         typed[group] = OmegaConf.merge(OmegaConf.structured(schema), node)
-    rest = {k: v for k, v in saved.items() if k not in DISCRIMINATORS}
+    if saved.get("ood") is not None:  # optional: a dataset node, typed like `dataset`
+        field_name, schemas = DISCRIMINATORS["dataset"]
+        value = saved.ood.get(field_name)
+        if value not in schemas:
+            raise ConfigError(f"{path}: ood.{field_name}={value!r} is not a known option")
+        typed["ood"] = OmegaConf.merge(
+            OmegaConf.structured(SCHEMAS["dataset"][schemas[value]]), saved.ood
+        )
+    rest = {k: v for k, v in saved.items() if k not in (*DISCRIMINATORS, "ood")}
     return to_run_config(OmegaConf.merge(typed, rest))

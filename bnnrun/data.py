@@ -1,9 +1,12 @@
-"""Data sets as arrays: a seeded train/test split of features and integer labels."""
+"""Data sets as arrays: a seeded train/test split of features and integer labels.
+
+Image data sets (digits, MNIST, Fashion-MNIST) are loaded by :mod:`bnnrun.image_data`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from sklearn.datasets import make_circles, make_moons
@@ -23,6 +26,10 @@ class Dataset(NamedTuple):
         y_test: int32 labels, shape ``[n_test]``.
         num_classes: number of classes.
         name: the data set's config name.
+        x_val: float32 validation inputs ``[n_val, *input_shape]``, or None without a
+            validation split.
+        y_val: int32 validation labels ``[n_val]``, or None.
+        class_names: a name per class, or None (then the class index names it).
     """
 
     x_train: np.ndarray
@@ -31,6 +38,9 @@ class Dataset(NamedTuple):
     y_test: np.ndarray
     num_classes: int
     name: str
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+    class_names: tuple[str, ...] | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -69,6 +79,14 @@ def load_circles(cfg: CirclesConfig) -> Dataset:
 LOADERS: dict[str, Callable[..., Dataset]] = {"moons": load_moons, "circles": load_circles}
 
 
-def load_dataset(cfg: MoonsConfig) -> Dataset:
+def load_dataset(cfg: Any) -> Dataset:
     """Build the data set that ``cfg.name`` names."""
-    return LOADERS[cfg.name](cfg)
+    from bnnrun import image_data  # it builds on Dataset, defined here
+
+    loaders = {
+        **LOADERS,
+        "digits": image_data.load_digits,
+        "mnist": image_data.load_idx_images,
+        "fashion_mnist": image_data.load_idx_images,
+    }
+    return loaders[cfg.name](cfg)

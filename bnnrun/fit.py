@@ -9,6 +9,14 @@ each structure once.
 A fit can start from a checkpoint taken at a chunk boundary (:mod:`bnnrun.checkpoint`): the
 chunks after it are the same compiled programs on the same state, so the resumed fit ends
 bit-identical to an uninterrupted one.
+
+Epoch-based minibatch SVI (:func:`fit_svi_epochs`) shuffles the training set every epoch and
+passes each minibatch's indices into the compiled step. It has two loop strategies: ``scan``
+(a chunk of minibatches in one ``lax.scan``) and ``step`` (one jitted ``SVI.update`` per
+minibatch, called from Python, the losses fetched once per chunk). XLA's CPU backend runs
+convolutions an order of magnitude slower inside a loop, so CNNs on CPU take ``step``; small
+MLPs take ``scan``, where per-call overhead would dominate (see :func:`resolve_loop` and
+``bench/cnn_speed.py``).
 """
 
 from __future__ import annotations
@@ -101,27 +109,81 @@ class SVIProgram:
         self._hp_at_step = hp_at_step
         self._scan = jax.jit(self._scan_chunk, static_argnames="length", donate_argnums=0)
         self._compiled: dict[Hashable, Any] = {}
+        self._batch_runners: dict[str, Any] = {}
 
     def _scan_chunk(
         self, state: SVIState, x: jax.Array, y: jax.Array, hp: Any, *, length: int
     ) -> tuple[SVIState, jax.Array]:
         def step(s: SVIState, _: None) -> tuple[SVIState, jax.Array]:
-            if self._hp_at_step is None:
-                return self.svi.update(s, x, y, hp)
-            return self.svi.update(s, x, y, self._hp_at_step(hp, s.optim_state[0]))
+            return self.svi.update(s, x, y, self._hp_now(s, hp))
 
         return jax.lax.scan(step, state, None, length=length)
 
-    def init(self, key: jax.Array, x: jax.Array, y: jax.Array, hp: Any) -> SVIState:
-        """A fresh SVI state: the guide set up again from ``key`` (so each run's seed decides its
-        initial values, whatever ran before in this process), and copied, because the guide
-        keeps references to these arrays and the compiled chunks donate the state's buffers."""
+    def init(
+        self,
+        key: jax.Array,
+        x: jax.Array,
+        y: jax.Array,
+        hp: Any,
+        *,
+        init_params: dict[str, jax.Array] | None = None,
+    ) -> SVIState:
+        """A fresh SVI state; ``init_params`` overrides the guide's initial parameters (e.g.
+        ``{"layer1.w_auto_loc": ...}``, unconstrained as the guide stores them).
+
+        The guide is set up again from ``key`` (so each run's seed decides its initial values,
+        whatever ran before in this process), and the state is copied, because the guide keeps
+        references to these arrays and the compiled chunks donate the state's buffers.
+        """
         # Eager on purpose: under jit the autoguide would keep tracers from its set-up and break
         # later eager use. Its ~300 small programs compile once per process and are kept in the
         # persistent compilation cache (see runtime.configure_jax).
         self.guide.prototype_trace = None
-        state = self.svi.init(key, x, y, hp)
+        state = self.svi.init(key, x, y, hp, init_params=init_params)
         return jax.tree.map(jnp.copy, state)
+
+    def _hp_now(self, state: SVIState, hp: Any) -> Any:
+        """The model's numbers at the state's optimizer step (e.g. during a KL warm-up)."""
+        return hp if self._hp_at_step is None else self._hp_at_step(hp, state.optim_state[0])
+
+    def _update_batch(
+        self, state: SVIState, x: jax.Array, y: jax.Array, idx: jax.Array, hp: Any
+    ) -> tuple[SVIState, jax.Array]:
+        return self.svi.update(state, x[idx], y[idx], self._hp_now(state, hp))
+
+    def _scan_batches(
+        self, state: SVIState, x: jax.Array, y: jax.Array, idx: jax.Array, hp: Any
+    ) -> tuple[SVIState, jax.Array]:
+        def step(s: SVIState, i: jax.Array) -> tuple[SVIState, jax.Array]:
+            return self._update_batch(s, x, y, i, hp)
+
+        return jax.lax.scan(step, state, idx)
+
+    def compiled_batches(
+        self, state: SVIState, x: jax.Array, y: jax.Array, idx: np.ndarray, hp: Any, *, loop: str
+    ) -> tuple[Callable[..., tuple[SVIState, jax.Array]], float]:
+        """The compiled minibatch runner and the seconds spent compiling it now (0.0 if cached).
+
+        With ``loop="step"`` it runs one step on the minibatch ``x[idx], y[idx]`` (``idx`` of
+        shape ``[B]``); with ``loop="scan"`` one step per row of ``idx`` (``[L, B]``), returning
+        the ``[L]`` losses.
+        """
+        if loop not in self._batch_runners:
+            fn = self._update_batch if loop == "step" else self._scan_batches
+            self._batch_runners[loop] = jax.jit(fn, donate_argnums=0)
+        sig = (
+            loop,
+            *(
+                jax.ShapeDtypeStruct(np.shape(a), a.dtype)
+                for a in jax.tree.leaves((state, x, y, idx, hp))
+            ),
+        )
+        if sig in self._compiled:
+            return self._compiled[sig], 0.0
+        t0 = time.perf_counter()
+        compiled = self._batch_runners[loop].lower(state, x, y, idx, hp).compile()
+        self._compiled[sig] = compiled
+        return compiled, time.perf_counter() - t0
 
     def compiled_chunk(
         self, state: SVIState, x: jax.Array, y: jax.Array, hp: Any, *, length: int
@@ -233,4 +295,131 @@ def fit_svi(
         run_seconds=run_s,
         fit_seconds=time.perf_counter() - t_start,
         start_step=start,
+    )
+
+
+def steps_per_epoch(num_data: int, batch_size: int | None) -> int:
+    """Minibatches per epoch: ``num_data // batch_size``, the remainder dropped so every step
+    has the same shape (a different remainder each epoch, as the data is reshuffled)."""
+    if batch_size is None or batch_size >= num_data:
+        return 1
+    return num_data // batch_size
+
+
+def epoch_batches(key: jax.Array, *, num_data: int, batch_size: int, epoch: int) -> np.ndarray:
+    """The minibatch indices of one epoch, ``[steps_per_epoch, batch_size]`` int32: a
+    permutation of the data drawn by NumPy from the key's bits and the epoch number."""
+    batch_size = min(batch_size, num_data)
+    seed = [*np.asarray(jax.random.key_data(key)).ravel().tolist(), epoch]
+    perm = np.random.default_rng(seed).permutation(num_data)
+    steps = steps_per_epoch(num_data, batch_size)
+    return perm[: steps * batch_size].reshape(steps, batch_size).astype(np.int32)
+
+
+def resolve_loop(loop: str, *, has_convolutions: bool, backend: str) -> str:
+    """``scan`` or ``step`` for the configured ``loop`` (``auto``, ``scan`` or ``step``).
+
+    ``auto`` takes ``step`` for convolutional networks on CPU, where XLA runs a convolution
+    inside ``lax.scan`` 10-40x slower than in a jitted step (``bench/cnn_speed.py``), and
+    ``scan`` otherwise: small MLPs spend most of a per-step call in dispatch overhead.
+    """
+    if loop != "auto":
+        return loop
+    return "step" if has_convolutions and backend == "cpu" else "scan"
+
+
+def fit_svi_epochs(
+    program: SVIProgram,
+    x: np.ndarray,
+    y: np.ndarray,
+    hp: Any,
+    *,
+    key: jax.Array,
+    num_epochs: int,
+    batch_size: int | None,
+    loop: str,
+    chunk_size: int,
+    init_params: dict[str, jax.Array] | None = None,
+    progress: bool = False,
+) -> FitResult:
+    """Minibatch SVI for ``num_epochs`` epochs over ``x``, ``y`` (``[N, ...]``, ``[N]``).
+
+    Each epoch visits a fresh permutation of the data in batches of ``batch_size`` (null: the
+    full data each step); the program's model must take given batches (``BNN.given_batches``)
+    so that the likelihood is scaled to N. Steps run ``loop="scan"`` (compiled chunks) or
+    ``loop="step"`` (one jitted step per batch); the host checks the ELBO for NaN/inf and
+    advances the progress bar once per chunk of at most ``chunk_size`` steps, never across an
+    epoch's end. Stops early, with status ``"diverged"``, in the first chunk with a non-finite
+    ELBO.
+    """
+    if loop not in ("scan", "step"):
+        raise ValueError(f"loop must be 'scan' or 'step' (resolve 'auto' first), not {loop!r}")
+    t_start = time.perf_counter()
+    n = len(y)
+    batch = n if batch_size is None else min(batch_size, n)
+    per_epoch = steps_per_epoch(n, batch)
+    key_init, key_shuffle = jax.random.split(key)
+    # Any batch of the right shape sets up the guide; the first rows need no shuffle.
+    state = program.init(key_init, x[:batch], y[:batch], hp, init_params=init_params)
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    losses: list[np.ndarray] = []
+    compile_s = run_s = 0.0
+    done = 0
+    diverged_at: int | None = None
+    total = num_epochs * per_epoch
+    bar = tqdm(total=total, disable=not progress, unit="step", desc="svi", leave=False)
+    try:
+        for epoch in range(num_epochs):
+            idx = epoch_batches(key_shuffle, num_data=n, batch_size=batch, epoch=epoch)
+            first_chunk = len(losses)
+            for start in range(0, per_epoch, chunk_size):
+                chunk = idx[start : start + chunk_size]
+                probe = chunk if loop == "scan" else chunk[0]
+                runner, c = program.compiled_batches(state, x, y, probe, hp, loop=loop)
+                compile_s += c
+                t0 = time.perf_counter()
+                if loop == "scan":
+                    state, chunk_loss = runner(state, x, y, chunk, hp)
+                else:
+                    step_losses = []
+                    for rows in chunk:
+                        state, loss = runner(state, x, y, rows, hp)
+                        step_losses.append(loss)
+                    chunk_loss = jnp.stack(step_losses)
+                chunk_loss = np.asarray(chunk_loss)  # waits for the chunk
+                run_s += time.perf_counter() - t0
+                bad = ~np.isfinite(chunk_loss)
+                if bad.any():
+                    first_bad = int(np.argmax(bad))
+                    losses.append(chunk_loss[: first_bad + 1])
+                    diverged_at = done + first_bad + 1
+                    done = diverged_at
+                    break
+                losses.append(chunk_loss)
+                done += len(chunk)
+                bar.update(len(chunk))
+                bar.set_postfix(epoch=epoch + 1, elbo=f"{-chunk_loss[-1]:.4g}", refresh=False)
+            if diverged_at is not None:
+                break
+            log.info(
+                "epoch %d/%d: mean ELBO %.6g, %.1f s",
+                epoch + 1,
+                num_epochs,
+                -np.concatenate(losses[first_chunk:]).mean(),
+                time.perf_counter() - t_start,
+            )
+    finally:
+        bar.close()
+    if diverged_at is not None:
+        log.warning("ELBO is not finite at step %d: stopping the fit", diverged_at)
+    elbo = -np.concatenate(losses) if losses else np.zeros(0)
+    return FitResult(
+        params={} if diverged_at is not None else program.params(state),
+        elbo=elbo,
+        status="ok" if diverged_at is None else "diverged",
+        diverged_at=diverged_at,
+        num_steps=done,
+        compile_seconds=compile_s,
+        run_seconds=run_s,
+        fit_seconds=time.perf_counter() - t_start,
     )

@@ -25,6 +25,7 @@ from numpyro.infer.autoguide import (
     AutoNormal,
 )
 from numpyro.infer.initialization import init_to_median
+from numpyro.infer.util import unconstrain_fn
 
 from bnnrun.config import GuideName
 
@@ -97,3 +98,26 @@ def guide_median(
         return guide.median(p)
 
     return {k: np.asarray(v) for k, v in jax.jit(median)(params, model_args).items()}
+
+
+def locs_from_point(
+    model: Callable[..., Any], model_args: tuple, point_params: dict[str, Any]
+) -> dict[str, jax.Array]:
+    """Initial means for an ``AutoNormal`` guide at a point estimate.
+
+    Args:
+        model: the NumPyro model both guides belong to.
+        model_args: arguments to trace the model with (e.g. one minibatch).
+        point_params: an ``AutoDelta`` guide's parameters, ``{"<site>_auto_loc": value}`` in
+            constrained space (what ``SVI.get_params`` returns).
+
+    Returns:
+        ``{"<site>_auto_loc": value}`` in the unconstrained space where ``AutoNormal`` keeps its
+        means (a positive scale ``s`` becomes ``log s``), for ``SVI.init(init_params=...)``.
+    """
+    suffix = "_auto_loc"
+    point = {k.removesuffix(suffix): v for k, v in point_params.items() if k.endswith(suffix)}
+    # Jitted: run eagerly, tracing the model would compile each of its operations separately.
+    unconstrain = jax.jit(lambda args, p: unconstrain_fn(handlers.seed(model, 0), args, {}, p))
+    unconstrained = unconstrain(model_args, point)
+    return {f"{site}{suffix}": v for site, v in unconstrained.items()}

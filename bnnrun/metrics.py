@@ -54,23 +54,49 @@ def entropy(p: np.ndarray, axis: int = -1) -> np.ndarray:
     return -np.sum(p * np.log(np.clip(p, _TINY, None)), axis=axis)
 
 
+class Reliability(NamedTuple):
+    """Top-label calibration in equal-width confidence bins over [0, 1].
+
+    Attributes:
+        edges: bin edges, ``[num_bins + 1]``; bin k holds confidences in ``(edges[k],
+            edges[k+1]]`` (bin 0 also holds 0).
+        count: inputs per bin, ``[num_bins]``.
+        confidence: mean top-class probability per bin (NaN where empty), ``[num_bins]``.
+        accuracy: fraction of correct top-class predictions per bin (NaN where empty).
+    """
+
+    edges: np.ndarray
+    count: np.ndarray
+    confidence: np.ndarray
+    accuracy: np.ndarray
+
+    @property
+    def ece(self) -> float:
+        """``sum_b |B_b| / N * |accuracy(B_b) - confidence(B_b)|``."""
+        full = self.count > 0
+        weights = self.count[full] / self.count.sum()
+        return float(np.sum(weights * np.abs(self.accuracy[full] - self.confidence[full])))
+
+
+def reliability(mean_probs: np.ndarray, y: np.ndarray, *, num_bins: int = 15) -> Reliability:
+    """Bin the top-class confidence of ``mean_probs`` ``[N, C]`` against labels ``y``."""
+    conf = mean_probs.max(axis=-1)
+    correct = (mean_probs.argmax(axis=-1) == y).astype(np.float64)
+    # ceil(conf * bins) - 1 puts conf in (k/B, (k+1)/B] into bin k; conf == 0 goes to bin 0.
+    bins = np.clip(np.ceil(conf * num_bins).astype(int) - 1, 0, num_bins - 1)
+    count = np.bincount(bins, minlength=num_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        confidence = np.bincount(bins, weights=conf, minlength=num_bins) / count
+        accuracy = np.bincount(bins, weights=correct, minlength=num_bins) / count
+    return Reliability(np.linspace(0.0, 1.0, num_bins + 1), count, confidence, accuracy)
+
+
 def expected_calibration_error(
     mean_probs: np.ndarray, y: np.ndarray, *, num_bins: int = 15
 ) -> float:
-    """Top-label ECE with ``num_bins`` equal-width confidence bins over [0, 1].
-
-    ``sum_b |B_b| / N * |accuracy(B_b) - confidence(B_b)|``; a bin's upper edge is inclusive.
-    """
-    conf = mean_probs.max(axis=-1)
-    correct = mean_probs.argmax(axis=-1) == y
-    # ceil(conf * bins) - 1 puts conf in (k/B, (k+1)/B] into bin k; conf == 0 goes to bin 0.
-    bins = np.clip(np.ceil(conf * num_bins).astype(int) - 1, 0, num_bins - 1)
-    ece = 0.0
-    for b in range(num_bins):
-        in_bin = bins == b
-        if in_bin.any():
-            ece += in_bin.mean() * abs(correct[in_bin].mean() - conf[in_bin].mean())
-    return float(ece)
+    """Top-label ECE with ``num_bins`` equal-width confidence bins over [0, 1] (see
+    :class:`Reliability`); a bin's upper edge is inclusive."""
+    return reliability(mean_probs, y, num_bins=num_bins).ece
 
 
 def mutual_information(probs: np.ndarray) -> np.ndarray:

@@ -74,6 +74,9 @@ class BNN:
         informed: for an informed prior, the layers whose prior is centred on
             ``hp["centres"]`` (with scale ``hp["prior"]["scale"]``); the other layers get
             ``prior(loc, default_scale)``. None: not an informed prior.
+        given_batches: if true, ``x`` and ``y`` are one minibatch of the N training points,
+            chosen outside the model (e.g. an epoch's shuffled batch); the plate keeps size N,
+            so the batch's log likelihood is scaled by N / len(x). Excludes ``batch_size``.
     """
 
     net: Network
@@ -82,19 +85,40 @@ class BNN:
     num_data: int
     batch_size: int | None = None
     informed: tuple[str, ...] | None = None
+    given_batches: bool = False
+
+    def __post_init__(self) -> None:
+        if self.given_batches and self.batch_size is not None:
+            raise ValueError("BNN: given_batches and batch_size exclude each other")
 
     def __call__(self, x: jax.Array, y: jax.Array | None, hp: HParams) -> None:
-        """Args: ``x`` ``[N, *input_shape]``; ``y`` int ``[N]`` or None; ``hp`` hyperparameters."""
+        """Args: ``x`` ``[N, *input_shape]`` (or ``[B, ...]`` with ``given_batches``); ``y`` int
+        ``[N]`` or None; ``hp`` hyperparameters."""
         objective = hp["objective"]
         with handlers.scale(scale=objective["kl_weight"]):
             params = self.sample_params(hp)
+        if self.given_batches:
+            # The batch was chosen outside: the plate needs only its size for the N / B scale.
+            # Fixed indices spare NumPyro's random draw of B of N (slow to compile on CPU).
+            size = x.shape[0]
+            with (
+                handlers.substitute(data={"data": jnp.arange(size)}),
+                numpyro.plate("data", self.num_data, subsample_size=size),
+            ):
+                self._likelihood(params, x, y, objective)
+            return
         with numpyro.plate("data", self.num_data, subsample_size=self.batch_size) as idx:
             if self.batch_size is not None:
                 x = x[idx]
                 y = None if y is None else y[idx]
-            logits = self.net.apply(params, x)
-            with handlers.scale(scale=1.0 / objective["temperature"]):
-                numpyro.sample("y", dist.Categorical(logits=logits), obs=y)
+            self._likelihood(params, x, y, objective)
+
+    def _likelihood(
+        self, params: Any, x: jax.Array, y: jax.Array | None, objective: Mapping[str, jax.Array]
+    ) -> None:
+        logits = self.net.apply(params, x)
+        with handlers.scale(scale=1.0 / objective["temperature"]):
+            numpyro.sample("y", dist.Categorical(logits=logits), obs=y)
 
     def sample_params(self, hp: HParams) -> dict[str, dict[str, jax.Array]]:
         """Sample sites for every weight and bias (and their scales) in network order."""

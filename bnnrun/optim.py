@@ -24,6 +24,8 @@ def learning_rate(cfg: OptimizerConfig, *, num_steps: int) -> optax.ScalarOrSche
             return cfg.lr
         return optax.warmup_constant_schedule(0.0, cfg.lr, warmup)
     if cfg.schedule is Schedule.cosine:
+        if warmup == 0:  # optax logs a warning for a warm-up of zero steps
+            return optax.cosine_decay_schedule(cfg.lr, num_steps, alpha=cfg.final_lr_fraction)
         return optax.warmup_cosine_decay_schedule(0.0, cfg.lr, warmup, num_steps, end_value=end)
     if cfg.schedule is Schedule.exponential:
         return optax.warmup_exponential_decay_schedule(

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from bnnrun import __version__, inference_data, plots, rundir
+from bnnrun import __version__, inference_data, plots, rundir, uncertainty, uncertainty_plots
 from bnnrun.checkpoint import (
     CHECKPOINT,
     Checkpoint,
@@ -34,7 +34,8 @@ from bnnrun.fit import FitResult, SVIProgram, cached_program, fit_svi
 from bnnrun.guides import build_guide, guide_median
 from bnnrun.informed import CENTRES, informed_layers, load_centres
 from bnnrun.mcmc import fit_nuts
-from bnnrun.metrics import classification_metrics, summarize
+from bnnrun.metrics import classification_metrics, majority_vote, reliability, summarize
+from bnnrun.minibatch import fit_epochs, total_steps
 from bnnrun.model import BNN, model_hparams
 from bnnrun.nets import Network, build_network, num_params
 from bnnrun.objective import (
@@ -46,7 +47,7 @@ from bnnrun.objective import (
     objective_hparams,
 )
 from bnnrun.optim import build_optimizer
-from bnnrun.predict import predictive_probs, sample_guide
+from bnnrun.predict import chunk_sizes, predictive_probs, resolve_sample_chunk, sample_guide
 from bnnrun.priors import distribution_family
 
 log = logging.getLogger(__name__)
@@ -107,8 +108,17 @@ class Fitted:
     def probs(self, draws: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
         """Predictive class probabilities ``[S, N, C]`` at inputs ``x``."""
         a = self.cfg.analysis
+        data_chunk, sample_chunk = chunk_sizes(
+            self.net,
+            self.data.input_shape,
+            data_chunk=a.data_chunk,
+            sample_chunk=resolve_sample_chunk(
+                a.sample_chunk, net=self.net, backend=jax.default_backend()
+            ),
+            max_bytes=a.max_chunk_mb << 20,
+        )
         return predictive_probs(
-            self.net, draws, x, data_chunk=a.data_chunk, sample_chunk=a.sample_chunk
+            self.net, draws, x, data_chunk=data_chunk, sample_chunk=sample_chunk
         )
 
 
@@ -147,7 +157,9 @@ def build(
             centres = load_centres(
                 cfg.prior, net.param_shapes(), informed, read_run=_run_point_estimate
             )
-    batch_size = getattr(inf, "batch_size", None)
+    # With epochs, the epoch loop chooses the minibatches; otherwise the model may subsample.
+    epochs = getattr(inf, "num_epochs", None) is not None
+    batch_size = None if epochs else getattr(inf, "batch_size", None)
     model = BNN(
         net=net,
         prior=distribution_family(cfg.prior),
@@ -155,6 +167,7 @@ def build(
         num_data=len(data.y_train),
         batch_size=batch_size if batch_size and batch_size < len(data.y_train) else None,
         informed=informed,
+        given_batches=epochs,
     )
     hp = model_hparams(cfg.prior, cfg.hyperprior, objective=_objective(cfg), centres=centres)
     if inf.method == "nuts":
@@ -165,6 +178,7 @@ def build(
             f"{num_params(net)} parameters (mvn allows at most {MVN_MAX_LATENT}): use "
             "inference.guide=lowrank or normal"
         )
+    steps = total_steps(inf, len(data.y_train))
     key = (
         model,
         inf.guide,
@@ -172,7 +186,7 @@ def build(
         inf.elbo,
         inf.init_scale,
         repr(inf.optimizer),
-        inf.num_steps,
+        steps,
         inf.num_particles,
     )
 
@@ -181,7 +195,7 @@ def build(
         return SVIProgram(
             model,
             guide,
-            build_optimizer(inf.optimizer, num_steps=inf.num_steps),
+            build_optimizer(inf.optimizer, num_steps=steps),
             loss=build_elbo(inf.elbo, num_particles=inf.num_particles),
             loss_guide=kl_weighted(guide),
             hp_at_step=at_step,
@@ -279,24 +293,29 @@ def _svi_stage(
         log.info("resuming from the checkpoint at step %d", resume_from.step)
     elif cfg.resume:
         log.info("resume=true, but %s holds no checkpoint: starting at step 0", run_dir)
-    fit = fit_svi(
-        program,
-        data.x_train,
-        data.y_train,
-        hp,
-        key=key,
-        num_steps=inf.num_steps,
-        chunk_size=inf.chunk_size,
-        progress=cfg.runtime.progress,
-        resume=resume_from,
-        on_chunk=on_chunk,
-    )
+    warm_start: FitResult | None = None
+    if inf.num_epochs is not None:
+        fit, warm_start = fit_epochs(cfg, data, net, model, hp, program, key=key)
+    else:
+        fit = fit_svi(
+            program,
+            data.x_train,
+            data.y_train,
+            hp,
+            key=key,
+            num_steps=inf.num_steps,
+            chunk_size=inf.chunk_size,
+            progress=cfg.runtime.progress,
+            resume=resume_from,
+            on_chunk=on_chunk,
+        )
     kl = kl_estimators(inf.elbo, model, _guide(model, cfg), (data.x_train, data.y_train, hp))
     record: dict[str, Any] = {
         "status": fit.status,
         "seed": cfg.seed,
         "num_params": num_params(net),
         **_fit_record(fit),
+        **_warm_start_record(warm_start),
         "kl_analytic_sites": [site for site, how in kl.items() if how == ANALYTIC],
         "kl_monte_carlo_sites": [site for site, how in kl.items() if how != ANALYTIC],
     }
@@ -305,7 +324,8 @@ def _svi_stage(
     _write_fit(run_dir, fit)
     if fit.status != "ok":
         record["diverged_at"] = fit.diverged_at
-        record["error"] = f"ELBO is not finite at step {fit.diverged_at}"
+        where = " of the MAP warm start" if fit is warm_start else ""
+        record["error"] = f"ELBO{where} is not finite at step {fit.diverged_at}"
         return record, None
     rundir.save_npz(run_dir / rundir.POSTERIOR, fit.params)
     return record, Fitted(cfg=cfg, data=data, net=net, program=program, params=fit.params, hp=hp)
@@ -389,6 +409,13 @@ def execute(cfg: Config, run_dir: Path) -> dict[str, Any]:
         draws = fitted.draws(key=key_pred, num_samples=num_draws)
         probs = fitted.probs(draws, data.x_test)
         metrics = classification_metrics(probs, data.y_test)
+        if np.isfinite(probs).all():  # else the run is marked diverged below
+            record.update(_validation_metrics(fitted, draws))
+            record.update(
+                _write_uncertainty(run_dir, data, probs, num_images=cfg.analysis.num_images)
+            )
+            if cfg.ood is not None:
+                record.update(_write_ood(run_dir, fitted, draws, probs))
         record["predict_seconds"] = time.perf_counter() - t_pred
         if not all(np.isfinite(v) for v in metrics.values()):
             record["status"] = "diverged"
@@ -417,3 +444,101 @@ def execute(cfg: Config, run_dir: Path) -> dict[str, Any]:
     # The run is finished: its checkpoint could only resume what is already done.
     (run_dir / CHECKPOINT).unlink(missing_ok=True)
     return record
+
+
+def _warm_start_record(warm: FitResult | None) -> dict[str, Any]:
+    if warm is None:
+        return {}
+    return {
+        "warm_start_steps": warm.num_steps,
+        "warm_start_seconds": warm.fit_seconds,
+        "warm_start_log_joint_final": float(warm.elbo[-ELBO_FINAL_WINDOW:].mean()),
+    }
+
+
+def _validation_metrics(fitted: Fitted, draws: dict[str, np.ndarray]) -> dict[str, float]:
+    """Accuracy, NLL and ECE on the validation split (``val_*``), if the data set has one."""
+    data = fitted.data
+    if data.x_val is None or len(data.y_val) == 0:
+        return {}
+    metrics = classification_metrics(fitted.probs(draws, data.x_val), data.y_val)
+    return {f"val_{k}": metrics[k] for k in ("accuracy", "nll", "ece")}
+
+
+def _class_names(data: Dataset) -> tuple[str, ...]:
+    return data.class_names or tuple(str(c) for c in range(data.num_classes))
+
+
+def _write_uncertainty(
+    run_dir: Path, data: Dataset, probs: np.ndarray, *, num_images: int
+) -> dict[str, Any]:
+    """The reliability diagram for every run; for images also the paper's uncertainty
+    analyses (figs. 4-6). Returns their numbers for ``metrics.json``."""
+    mean = probs.mean(axis=0)
+    rundir.save_figure(
+        run_dir / "reliability.png",
+        uncertainty_plots.reliability_figure(reliability(mean, data.y_test)),
+    )
+    record = uncertainty.uncertainty_metrics(probs, data.y_test)
+    if data.x_test.ndim != 4:
+        return record
+    names = _class_names(data)
+    eer = uncertainty.expected_error_rate(probs)
+    vote = majority_vote(probs)
+    figures = {
+        "class_variance": uncertainty_plots.class_variance_figure(
+            uncertainty.class_variance(probs, data.y_test), class_names=names
+        ),
+        "expected_error_rate": uncertainty_plots.expected_error_rate_figure(
+            eer, num_draws=probs.shape[0]
+        ),
+    }
+    for name, idx, title in (
+        (
+            "confident_mistakes",
+            uncertainty.confident_mistakes(probs, data.y_test),
+            "misclassified with expected error rate 0",
+        ),
+        (
+            "most_uncertain",
+            uncertainty.most_uncertain(probs, k=num_images),
+            "highest expected error rate",
+        ),
+    ):
+        shown = idx[:num_images]
+        figures[name] = uncertainty_plots.image_grid_figure(
+            data.x_test[shown],
+            true=data.y_test[shown],
+            pred=vote[shown],
+            eer=eer[shown],
+            class_names=names,
+            title=f"{title} ({len(shown)} of {len(idx)})",
+        )
+    for name, fig in figures.items():
+        rundir.save_figure(run_dir / f"{name}.png", fig)
+    return record
+
+
+def _write_ood(
+    run_dir: Path, fitted: Fitted, draws: dict[str, np.ndarray], probs: np.ndarray
+) -> dict[str, Any]:
+    """AUROCs of entropy and mutual information for the ``ood`` data set's test inputs against
+    the run's own test inputs, and their histograms (``ood_hist.png``)."""
+    ood_cfg = fitted.cfg.ood
+    ood = load_dataset(ood_cfg)
+    s_in = uncertainty.ood_scores(probs)
+    s_out = uncertainty.ood_scores(fitted.probs(draws, ood.x_test))
+    scores = {name: (getattr(s_in, name), getattr(s_out, name)) for name in s_in._fields}
+    aurocs = {name: uncertainty.ood_auroc(*pair) for name, pair in scores.items()}
+    fig = uncertainty_plots.ood_histogram_figure(
+        scores,
+        aurocs=aurocs,
+        in_name=fitted.data.name,
+        out_name=ood.name,
+    )
+    rundir.save_figure(run_dir / "ood_hist.png", fig)
+    return {
+        "ood_dataset": ood.name,
+        "ood_num_test": len(ood.y_test),
+        **{f"ood_auroc_{name}": value for name, value in aurocs.items()},
+    }

@@ -167,8 +167,10 @@ def test_help_lists_groups_and_options(run_cli) -> None:
     for line in [
         "prior: cauchy, flat, informed, laplace, normal, student_t",
         "hyperprior: fixed, half_cauchy, half_normal, inverse_gamma",
-        "dataset: circles, moons",
-        "architecture: mlp",
+        "dataset: circles, digits, fashion_mnist, mnist, moons",
+        "architecture: cnn, mlp",
+        "ood: digits, fashion_mnist, mnist",
+        "experiment: paper_mnist",
         "inference: nuts, svi",
     ]:
         assert line in out, line
