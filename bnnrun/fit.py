@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import jax
@@ -219,59 +219,48 @@ def cached_program(key: Hashable, build: Callable[[], SVIProgram]) -> SVIProgram
     return _PROGRAMS[key]
 
 
-def fit_svi(
+#: One chunk of steps: its length, and a function that runs it from a state, returning the new
+#: state, the chunk's per-step losses and the seconds it spent compiling.
+Chunk = tuple[int, Callable[[SVIState], tuple[SVIState, jax.Array, float]]]
+OnChunk = Callable[[SVIState, int, list[np.ndarray]], None]
+
+
+def _drive(
     program: SVIProgram,
-    x: jax.Array,
-    y: jax.Array,
-    hp: Any,
+    state: SVIState,
+    chunks: Iterable[Chunk],
     *,
-    key: jax.Array,
     num_steps: int,
-    chunk_size: int,
-    progress: bool = False,
-    resume: Checkpoint | None = None,
-    on_chunk: Callable[[SVIState, int, list[np.ndarray]], None] | None = None,
+    resume: Checkpoint | None,
+    progress: bool,
+    on_chunk: OnChunk | None,
+    t_start: float,
+    losses: list[np.ndarray],
 ) -> FitResult:
-    """Run ``num_steps`` of SVI in compiled chunks of ``chunk_size`` steps.
+    """Run ``chunks`` in order, checking each chunk's ELBO and reporting between chunks.
 
-    Stops early, with status ``"diverged"``, at the first chunk whose ELBO is not finite.
-
-    Args:
-        resume: continue from this checkpoint (taken at a chunk boundary of a fit with the
-            same program, data, ``num_steps`` and ``chunk_size``) instead of from step 0.
-        on_chunk: called after every finite chunk as ``on_chunk(state, steps_done, losses)``,
-            ``losses`` being the per-step losses (negative ELBO) so far, chunk by chunk.
+    ``chunks`` must start at the resumed step (or 0); ``losses`` is shared with the caller so
+    that a chunk generator can read the trace so far.
     """
-    t_start = time.perf_counter()
-    x, y = jnp.asarray(x), jnp.asarray(y)
-    state = program.init(key, x, y, hp)
-    losses: list[np.ndarray] = []
-    compile_s = run_s = 0.0
-    done = 0
-    if resume is not None:
-        state = resume.restore(state)
-        losses.append(resume.losses)
-        done = resume.step
+    done = 0 if resume is None else resume.step
     start = done
+    compile_s = run_s = 0.0
     diverged_at: int | None = None
     bar = tqdm(
         total=num_steps, initial=done, disable=not progress, unit="step", desc="svi", leave=False
     )
     try:
-        while done < num_steps:
-            length = min(chunk_size, num_steps - done)
-            runner, c = program.compiled_chunk(state, x, y, hp, length=length)
-            compile_s += c
+        for length, run in chunks:
             t0 = time.perf_counter()
-            new_state, chunk_loss = runner(state, x, y, hp)
+            new_state, chunk_loss, c = run(state)
             chunk_loss = np.asarray(chunk_loss)  # waits for the chunk
-            run_s += time.perf_counter() - t0
+            compile_s += c
+            run_s += time.perf_counter() - t0 - c
             bad = ~np.isfinite(chunk_loss)
             if bad.any():
                 first = int(np.argmax(bad))
                 losses.append(chunk_loss[: first + 1])
-                diverged_at = done + first + 1
-                done = diverged_at
+                diverged_at = done = done + first + 1
                 break
             state = new_state
             losses.append(chunk_loss)
@@ -284,10 +273,9 @@ def fit_svi(
         bar.close()
     if diverged_at is not None:
         log.warning("ELBO is not finite at step %d: stopping the fit", diverged_at)
-    elbo = -np.concatenate(losses) if losses else np.zeros(0)
     return FitResult(
         params={} if diverged_at is not None else program.params(state),
-        elbo=elbo,
+        elbo=-np.concatenate(losses) if losses else np.zeros(0),
         status="ok" if diverged_at is None else "diverged",
         diverged_at=diverged_at,
         num_steps=done,
@@ -295,6 +283,74 @@ def fit_svi(
         run_seconds=run_s,
         fit_seconds=time.perf_counter() - t_start,
         start_step=start,
+    )
+
+
+def _start(
+    program: SVIProgram,
+    key: jax.Array,
+    x: jax.Array,
+    y: jax.Array,
+    hp: Any,
+    *,
+    init_params: dict[str, jax.Array] | None,
+    resume: Checkpoint | None,
+) -> tuple[SVIState, list[np.ndarray]]:
+    """The initial state and loss trace: fresh, or the checkpoint's."""
+    state = program.init(key, x, y, hp, init_params=init_params)
+    if resume is None:
+        return state, []
+    return resume.restore(state), [resume.losses]
+
+
+def fit_svi(
+    program: SVIProgram,
+    x: jax.Array,
+    y: jax.Array,
+    hp: Any,
+    *,
+    key: jax.Array,
+    num_steps: int,
+    chunk_size: int,
+    progress: bool = False,
+    resume: Checkpoint | None = None,
+    on_chunk: OnChunk | None = None,
+) -> FitResult:
+    """Run ``num_steps`` of SVI on all of ``x``, ``y`` in compiled chunks of ``chunk_size``
+    steps (``lax.scan``).
+
+    Stops early, with status ``"diverged"``, at the first chunk whose ELBO is not finite.
+
+    Args:
+        resume: continue from this checkpoint (taken at a chunk boundary of a fit with the
+            same program, data, ``num_steps`` and ``chunk_size``) instead of from step 0.
+        on_chunk: called after every finite chunk as ``on_chunk(state, steps_done, losses)``,
+            ``losses`` being the per-step losses (negative ELBO) so far, chunk by chunk.
+    """
+    t_start = time.perf_counter()
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    state, losses = _start(program, key, x, y, hp, init_params=None, resume=resume)
+
+    def chunks() -> Iterator[Chunk]:
+        for done in range(0 if resume is None else resume.step, num_steps, chunk_size):
+            length = min(chunk_size, num_steps - done)
+
+            def run(s: SVIState, length: int = length) -> tuple[SVIState, jax.Array, float]:
+                runner, c = program.compiled_chunk(s, x, y, hp, length=length)
+                return (*runner(s, x, y, hp), c)
+
+            yield length, run
+
+    return _drive(
+        program,
+        state,
+        chunks(),
+        num_steps=num_steps,
+        resume=resume,
+        progress=progress,
+        on_chunk=on_chunk,
+        t_start=t_start,
+        losses=losses,
     )
 
 
@@ -341,6 +397,8 @@ def fit_svi_epochs(
     chunk_size: int,
     init_params: dict[str, jax.Array] | None = None,
     progress: bool = False,
+    resume: Checkpoint | None = None,
+    on_chunk: OnChunk | None = None,
 ) -> FitResult:
     """Minibatch SVI for ``num_epochs`` epochs over ``x``, ``y`` (``[N, ...]``, ``[N]``).
 
@@ -350,7 +408,8 @@ def fit_svi_epochs(
     ``loop="step"`` (one jitted step per batch); the host checks the ELBO for NaN/inf and
     advances the progress bar once per chunk of at most ``chunk_size`` steps, never across an
     epoch's end. Stops early, with status ``"diverged"``, in the first chunk with a non-finite
-    ELBO.
+    ELBO. ``resume`` and ``on_chunk`` work as in :func:`fit_svi`: chunk boundaries sit at the
+    same steps in every fit with the same epochs, batch and chunk size.
     """
     if loop not in ("scan", "step"):
         raise ValueError(f"loop must be 'scan' or 'step' (resolve 'auto' first), not {loop!r}")
@@ -360,66 +419,52 @@ def fit_svi_epochs(
     per_epoch = steps_per_epoch(n, batch)
     key_init, key_shuffle = jax.random.split(key)
     # Any batch of the right shape sets up the guide; the first rows need no shuffle.
-    state = program.init(key_init, x[:batch], y[:batch], hp, init_params=init_params)
+    state, losses = _start(
+        program, key_init, x[:batch], y[:batch], hp, init_params=init_params, resume=resume
+    )
     x, y = jnp.asarray(x), jnp.asarray(y)
-    losses: list[np.ndarray] = []
-    compile_s = run_s = 0.0
-    done = 0
-    diverged_at: int | None = None
-    total = num_epochs * per_epoch
-    bar = tqdm(total=total, disable=not progress, unit="step", desc="svi", leave=False)
-    try:
+    skip = 0 if resume is None else resume.step
+
+    def run_rows(rows: np.ndarray) -> Callable[[SVIState], tuple[SVIState, jax.Array, float]]:
+        def run(s: SVIState) -> tuple[SVIState, jax.Array, float]:
+            probe = rows if loop == "scan" else rows[0]
+            runner, c = program.compiled_batches(s, x, y, probe, hp, loop=loop)
+            if loop == "scan":
+                return (*runner(s, x, y, rows, hp), c)
+            step_losses = []
+            for r in rows:
+                s, loss = runner(s, x, y, r, hp)
+                step_losses.append(loss)
+            return s, jnp.stack(step_losses), c
+
+        return run
+
+    def chunks() -> Iterator[Chunk]:
         for epoch in range(num_epochs):
+            if (epoch + 1) * per_epoch <= skip:
+                continue
             idx = epoch_batches(key_shuffle, num_data=n, batch_size=batch, epoch=epoch)
-            first_chunk = len(losses)
             for start in range(0, per_epoch, chunk_size):
-                chunk = idx[start : start + chunk_size]
-                probe = chunk if loop == "scan" else chunk[0]
-                runner, c = program.compiled_batches(state, x, y, probe, hp, loop=loop)
-                compile_s += c
-                t0 = time.perf_counter()
-                if loop == "scan":
-                    state, chunk_loss = runner(state, x, y, chunk, hp)
-                else:
-                    step_losses = []
-                    for rows in chunk:
-                        state, loss = runner(state, x, y, rows, hp)
-                        step_losses.append(loss)
-                    chunk_loss = jnp.stack(step_losses)
-                chunk_loss = np.asarray(chunk_loss)  # waits for the chunk
-                run_s += time.perf_counter() - t0
-                bad = ~np.isfinite(chunk_loss)
-                if bad.any():
-                    first_bad = int(np.argmax(bad))
-                    losses.append(chunk_loss[: first_bad + 1])
-                    diverged_at = done + first_bad + 1
-                    done = diverged_at
-                    break
-                losses.append(chunk_loss)
-                done += len(chunk)
-                bar.update(len(chunk))
-                bar.set_postfix(epoch=epoch + 1, elbo=f"{-chunk_loss[-1]:.4g}", refresh=False)
-            if diverged_at is not None:
-                break
+                if epoch * per_epoch + start >= skip:
+                    rows = idx[start : start + chunk_size]
+                    yield len(rows), run_rows(rows)
+            trace = np.concatenate(losses)[-per_epoch:]
             log.info(
                 "epoch %d/%d: mean ELBO %.6g, %.1f s",
                 epoch + 1,
                 num_epochs,
-                -np.concatenate(losses[first_chunk:]).mean(),
+                -trace.mean(),
                 time.perf_counter() - t_start,
             )
-    finally:
-        bar.close()
-    if diverged_at is not None:
-        log.warning("ELBO is not finite at step %d: stopping the fit", diverged_at)
-    elbo = -np.concatenate(losses) if losses else np.zeros(0)
-    return FitResult(
-        params={} if diverged_at is not None else program.params(state),
-        elbo=elbo,
-        status="ok" if diverged_at is None else "diverged",
-        diverged_at=diverged_at,
-        num_steps=done,
-        compile_seconds=compile_s,
-        run_seconds=run_s,
-        fit_seconds=time.perf_counter() - t_start,
+
+    return _drive(
+        program,
+        state,
+        chunks(),
+        num_steps=num_epochs * per_epoch,
+        resume=resume,
+        progress=progress,
+        on_chunk=on_chunk,
+        t_start=t_start,
+        losses=losses,
     )

@@ -14,10 +14,12 @@ from typing import Any, NamedTuple
 
 import jax
 
+from bnnrun.checkpoint import Checkpoint
 from bnnrun.config import Config, GuideName, SVIConfig
 from bnnrun.data import Dataset
 from bnnrun.fit import (
     FitResult,
+    OnChunk,
     SVIProgram,
     cached_program,
     fit_svi_epochs,
@@ -72,8 +74,14 @@ def fit_epochs(
     program: SVIProgram,
     *,
     key: jax.Array,
+    resume: Checkpoint | None = None,
+    on_chunk: OnChunk | None = None,
 ) -> EpochFit:
-    """Fit the run's posterior by epochs (after the warm start, if configured)."""
+    """Fit the run's posterior by epochs (after the warm start, if configured).
+
+    A fit resumed from a checkpoint of its SVI phase skips the warm start: the checkpoint
+    holds the guide's parameters, which is all the warm start would have provided.
+    """
     inf = cfg.inference
     loop = resolve_loop(
         inf.loop.value, has_convolutions=isinstance(net, CNN), backend=jax.default_backend()
@@ -87,7 +95,7 @@ def fit_epochs(
     key_warm, key_svi = jax.random.split(key)
     warm: FitResult | None = None
     init_params = None
-    if inf.warm_start_epochs > 0:
+    if inf.warm_start_epochs > 0 and resume is None:
         log.info("warm start: %d epochs of MAP (%s loop)", inf.warm_start_epochs, loop)
         warm = fit_svi_epochs(
             warm_start_program(cfg, model),
@@ -112,6 +120,8 @@ def fit_epochs(
         key=key_svi,
         num_epochs=inf.num_epochs,
         init_params=init_params,
+        resume=resume,
+        on_chunk=on_chunk,
         **common,
     )
     return EpochFit(fit=fit, warm_start=warm)

@@ -285,7 +285,7 @@ def _svi_stage(
         on_chunk = Checkpointer(
             run_dir / CHECKPOINT,
             every=inf.checkpoint_every,
-            num_steps=inf.num_steps,
+            num_steps=total_steps(inf, len(data.y_train)),
             config=fingerprint(cfg),
             start=0 if resume_from is None else resume_from.step,
         )
@@ -295,7 +295,9 @@ def _svi_stage(
         log.info("resume=true, but %s holds no checkpoint: starting at step 0", run_dir)
     warm_start: FitResult | None = None
     if inf.num_epochs is not None:
-        fit, warm_start = fit_epochs(cfg, data, net, model, hp, program, key=key)
+        fit, warm_start = fit_epochs(
+            cfg, data, net, model, hp, program, key=key, resume=resume_from, on_chunk=on_chunk
+        )
     else:
         fit = fit_svi(
             program,

@@ -26,7 +26,7 @@ from bnnrun.checkpoint import (
 )
 from bnnrun.data import load_dataset
 from bnnrun.errors import RunDirError
-from bnnrun.fit import fit_svi
+from bnnrun.fit import fit_svi, fit_svi_epochs
 from bnnrun.run import build
 
 
@@ -59,6 +59,46 @@ def test_resumed_fit_ends_bit_identical(tmp_path: Path) -> None:
 
     resumed = fit_svi(*args, **opts, resume=ckpt)
     assert resumed.start_step == 100 and resumed.num_steps == 200
+    np.testing.assert_array_equal(resumed.elbo, whole.elbo)
+    for name, value in whole.params.items():
+        np.testing.assert_array_equal(resumed.params[name], value, err_msg=name)
+
+
+@pytest.mark.parametrize("loop", ["scan", "step"])
+def test_resumed_epoch_fit_ends_bit_identical(tmp_path: Path, loop: str) -> None:
+    """Epoch fits checkpoint and resume too, mid-epoch included, in either loop strategy."""
+    cfg = make_config(
+        "dataset=digits",
+        "architecture.hidden=[8]",
+        "inference.num_epochs=3",
+        "inference.batch_size=200",
+        "runtime.progress=false",
+    )
+    data = load_dataset(cfg.dataset)
+    _, _, hp, program = build(cfg, data)
+    args = (program, data.x_train, data.y_train, hp)
+    opts = {
+        "key": jax.random.PRNGKey(5),
+        "num_epochs": 3,
+        "batch_size": 200,
+        "loop": loop,
+        "chunk_size": 4,
+    }
+    whole = fit_svi_epochs(*args, **opts)  # 6 steps per epoch, chunks of 4 and 2
+    path = tmp_path / CHECKPOINT
+    saver = Checkpointer(path, every=1, num_steps=18, config=fingerprint(cfg))
+
+    def save_then_die(state, step, losses) -> None:
+        saver(state, step, losses)
+        if step == 10:  # mid-epoch 2
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        fit_svi_epochs(*args, **opts, on_chunk=save_then_die)
+    ckpt = load_checkpoint(path)
+    assert ckpt.step == 10
+    resumed = fit_svi_epochs(*args, **opts, resume=ckpt)
+    assert resumed.start_step == 10 and resumed.num_steps == 18
     np.testing.assert_array_equal(resumed.elbo, whole.elbo)
     for name, value in whole.params.items():
         np.testing.assert_array_equal(resumed.params[name], value, err_msg=name)
