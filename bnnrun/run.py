@@ -101,6 +101,7 @@ def _fit_record(fit: FitResult) -> dict[str, Any]:
         "elbo_final": float(window.mean()) if window.size else float("nan"),
         "fit_seconds": fit.fit_seconds,
         "compile_seconds": fit.compile_seconds,
+        "init_seconds": fit.init_seconds,
         "steps_per_second": fit.steps_per_second,
         "num_steps": fit.num_steps,
     }
@@ -119,6 +120,15 @@ def _write_maps(run_dir: Path, fitted: Fitted, draws: dict[str, np.ndarray]) -> 
     )
     summary = summarize(fitted.probs(draws, grid))
     cls = 1  # the paper maps p(class 1); for more classes, the same class for comparability
+    size = axes.shape[1]
+    rundir.save_npz(  # the maps' numbers, for a sweep's side-by-side figures
+        run_dir / rundir.MAPS,
+        {
+            "axes": axes,
+            "mean": summary.mean[:, cls].reshape(size, size),
+            "std": summary.std[:, cls].reshape(size, size),
+        },
+    )
     for name, values, cmap, vmax in (
         ("predictive_mean", summary.mean[:, cls], "RdBu_r", 1.0),
         ("predictive_std", summary.std[:, cls], "viridis", None),
