@@ -6,12 +6,16 @@ empty JAX compilation cache (a first sweep on a fresh machine), then again with 
 run filled (any later sweep). It prints the wall time of each against the 5-minute target and
 splits the cold run's time by stage, from the runs' own ``metrics.json`` timings:
 
-- init: compiling and running SVI's initialisation; compile: compiling the SVI step chunks;
+- init: SVI's initialisation, with its compilation where that was not done ahead;
+- compile: waiting for the SVI step chunks to compile (zero when compiled ahead in time);
 - steps: executing the 50,000 SVI steps; predict: posterior draws and predictive probabilities;
-- plots+files: each run's figures and files; outside runs: process start, planning the grid and
-  the sweep's summary, figures and report.
+- plots+files: each run's figures and files; outside runs: process start, planning the grid,
+  tracing its programs to compile them ahead, and the sweep's summary, figures and report.
 
-Usage: ``python bench/sweep_speed.py [--no-warm] [extra bnnrun overrides ...]``
+``--compare`` instead times cold sweeps with and without compiling ahead (the sweeper's
+``compile_ahead``), alternating, and prints the ratio of their wall times.
+
+Usage: ``python bench/sweep_speed.py [--no-warm | --compare] [extra bnnrun overrides ...]``
 (``make bench-sweep``). Timings on a shared machine vary; the load average is printed.
 """
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -42,19 +47,26 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def run_sweep(sweep_dir: Path, cache_dir: Path, extra: list[str]) -> float:
+def cpu_seconds() -> float:
+    """User + system time of this process's finished children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_sweep(sweep_dir: Path, cache_dir: Path, extra: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one sweep."""
     env = {**os.environ, "BNNRUN_CACHE_DIR": str(cache_dir), "PYTHONHASHSEED": "0"}
-    t0 = time.perf_counter()
+    cpu0, t0 = cpu_seconds(), time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "bnnrun", *GRID, f"hydra.sweep.dir={sweep_dir}", *extra],
         env=env,
         capture_output=True,
         text=True,
     )
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
     if proc.returncode != 0:
         sys.exit(f"the sweep failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-    return wall
+    return wall, cpu
 
 
 def breakdown(sweep_dir: Path, wall: float) -> dict[str, float]:
@@ -78,22 +90,48 @@ def breakdown(sweep_dir: Path, wall: float) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-warm", action="store_true", help="skip the warm-cache sweep")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="instead, time cold sweeps with and without compiling ahead "
+        "(hydra.sweeper.compile_ahead), alternating twice, and print the ratio",
+    )
     parser.add_argument("overrides", nargs="*", help="extra bnnrun overrides")
     args = parser.parse_args()
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores; load average {os.getloadavg()}")
     with tempfile.TemporaryDirectory(prefix="bnnrun-bench-") as tmp:
         root, cache = Path(tmp), Path(tmp) / "cache"
-        cold = run_sweep(root / "cold", cache, args.overrides)
+        if args.compare:
+            compare(root, args.overrides)
+            return
+        cold, cold_cpu = run_sweep(root / "cold", cache, args.overrides)
         parts = breakdown(root / "cold", cold)
-        print(f"cold cache: {cold:6.1f} s wall for {parts.pop('runs')} runs "
-              f"= {cold / TARGET_SECONDS:.2f} x the {TARGET_SECONDS:.0f} s target")  # fmt: skip
+        runs = parts.pop("runs")
+        ratio = cold / TARGET_SECONDS
+        print(f"cold cache: {cold:6.1f} s wall ({cold_cpu:.1f} s CPU) for {runs} runs")
+        print(f"            = {ratio:.2f} x the {TARGET_SECONDS:.0f} s target")
         for name, seconds in parts.items():
             print(f"  {name:>13}: {seconds:6.1f} s  ({seconds / cold:5.1%})")
         if not args.no_warm:
-            warm = run_sweep(root / "warm", cache, args.overrides)
-            print(f"warm cache: {warm:6.1f} s wall = {warm / TARGET_SECONDS:.2f} x the target, "
+            warm, warm_cpu = run_sweep(root / "warm", cache, args.overrides)
+            print(f"warm cache: {warm:6.1f} s wall ({warm_cpu:.1f} s CPU)")
+            print(f"            = {warm / TARGET_SECONDS:.2f} x the target, "
                   f"{warm / cold:.2f} x the cold sweep")  # fmt: skip
     print(f"load average after: {os.getloadavg()}")
+
+
+def compare(root: Path, extra: list[str]) -> None:
+    """Cold sweeps with and without compiling ahead, alternating, each with its own cache."""
+    walls: dict[bool, list[float]] = {True: [], False: []}
+    for i in range(2):
+        for ahead in (False, True):
+            option = f"hydra.sweeper.compile_ahead={str(ahead).lower()}"
+            name = f"{i}-{ahead}"
+            wall, _ = run_sweep(root / f"cmp{name}", root / f"cache{name}", [*extra, option])
+            walls[ahead].append(wall)
+            print(f"  compile_ahead={ahead}: {wall:6.1f} s wall (load {os.getloadavg()[0]:.1f})")
+    ratio = sum(walls[True]) / sum(walls[False])
+    print(f"compiling ahead: {ratio:.2f} x the wall time of compiling in each job")
 
 
 if __name__ == "__main__":

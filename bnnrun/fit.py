@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -21,6 +23,8 @@ from numpyro.infer import SVI, Trace_ELBO
 from numpyro.infer.svi import SVIState
 from numpyro.optim import optax_to_numpyro
 from tqdm.auto import tqdm
+
+from bnnrun.runtime import RUN_ONCE
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +38,8 @@ class FitResult(NamedTuple):
         status: ``"ok"``, or ``"diverged"`` when the ELBO became NaN or infinite.
         diverged_at: the first step (1-based) with a non-finite ELBO, else None.
         num_steps: steps completed (up to and including a divergent one).
-        compile_seconds: time spent compiling (zero when the program was cached).
+        compile_seconds: time spent waiting for the step chunks to compile, beyond what
+            overlapped initialisation (zero when they were compiled before).
         run_seconds: time spent executing steps.
         fit_seconds: wall time of the whole fit, initialisation and compilation included.
         init_seconds: time spent initialising the SVI state, compiling its program included.
@@ -80,7 +85,8 @@ class SVIProgram:
         # compiled whole it takes about one second. The autoguide keeps traced values from its
         # set-up, but they are never computed with: SVI substitutes the parameters it fits.
         self._init = jax.jit(self.svi.init)
-        self._compiled: dict[Hashable, Any] = {}
+        self._inits: dict[Hashable, tuple[Callable[[], Any], Future[Any]]] = {}
+        self._compiled: dict[Hashable, Future[Any]] = {}
 
     def _scan_chunk(
         self, state: SVIState, x: jax.Array, y: jax.Array, hp: Any, *, length: int
@@ -90,28 +96,75 @@ class SVIProgram:
 
         return jax.lax.scan(step, state, None, length=length)
 
-    def init(self, key: jax.Array, x: jax.Array, y: jax.Array, hp: Any) -> SVIState:
-        return self._init(key, x, y, hp)
+    def prepare(
+        self, key: jax.Array, x: jax.Array, y: jax.Array, hp: Any, *, chunks: Sequence[int]
+    ) -> None:
+        """Start compiling, on the background thread, what a fit on these argument shapes needs:
+        the runners for ``chunks`` (lengths in steps), then initialisation.
+
+        XLA compiles on CPU take seconds each; on a background thread they overlap work on the
+        main thread on another core. Tracing stays on this thread, because NumPyro's effect
+        handlers live in one global stack.
+        """
+        sig = _signature(key, x, y, hp)
+        if sig not in self._inits:
+            lowered = self._init.lower(key, x, y, hp)
+            for length in chunks:
+                self._start_compiling(lowered.out_info, x, y, hp, length=length)
+            # Initialisation runs once per fit: compiled without LLVM's optimisations it
+            # compiles in about half the time.
+            compile_init = partial(lowered.compile, compiler_options=RUN_ONCE)
+            self._inits[sig] = (compile_init, _COMPILER.submit(compile_init))
+
+    def init(
+        self, key: jax.Array, x: jax.Array, y: jax.Array, hp: Any, *, chunks: Sequence[int] = ()
+    ) -> SVIState:
+        """The initial SVI state; see :meth:`prepare` for ``chunks``.
+
+        An initialisation still queued for the background thread is compiled here instead,
+        alongside the chunk runners compiling there.
+        """
+        self.prepare(key, x, y, hp, chunks=chunks)
+        sig = _signature(key, x, y, hp)
+        compile_init, future = self._inits[sig]
+        if future.cancel():
+            future = Future()
+            future.set_result(compile_init())
+            self._inits[sig] = (compile_init, future)
+        return future.result()(key, x, y, hp)
+
+    def _start_compiling(
+        self, state: Any, x: jax.Array, y: jax.Array, hp: Any, *, length: int
+    ) -> Future[Any]:
+        sig = (length, *_signature(state, x, y, hp))
+        if sig not in self._compiled:
+            lowered = self._scan.lower(state, x, y, hp, length=length)
+            self._compiled[sig] = _COMPILER.submit(lowered.compile)
+        return self._compiled[sig]
 
     def compiled_chunk(
         self, state: SVIState, x: jax.Array, y: jax.Array, hp: Any, *, length: int
     ) -> tuple[Callable[..., tuple[SVIState, jax.Array]], float]:
         """The compiled runner for ``length`` steps on these argument shapes, and the seconds
-        spent compiling it now (0.0 if it was compiled before)."""
-        sig = (
-            length,
-            *(jax.ShapeDtypeStruct(a.shape, a.dtype) for a in jax.tree.leaves((state, x, y, hp))),
-        )
-        if sig in self._compiled:
-            return self._compiled[sig], 0.0
+        spent waiting for its compilation now (0.0 if it was ready)."""
+        future = self._start_compiling(state, x, y, hp, length=length)
+        if future.done():
+            return future.result(), 0.0
         t0 = time.perf_counter()
-        compiled = self._scan.lower(state, x, y, hp, length=length).compile()
-        self._compiled[sig] = compiled
+        compiled = future.result()
         return compiled, time.perf_counter() - t0
 
     def params(self, state: SVIState) -> dict[str, np.ndarray]:
         return {k: np.asarray(v) for k, v in self.svi.get_params(state).items()}
 
+
+def _signature(*args: Any) -> tuple[jax.ShapeDtypeStruct, ...]:
+    """Shapes and dtypes of the leaves of ``args``: what a compiled program is specific to."""
+    return tuple(jax.ShapeDtypeStruct(a.shape, a.dtype) for a in jax.tree.leaves(args))
+
+
+#: Compiles programs while the main thread works (one thread: the main thread needs a core).
+_COMPILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bnnrun-compile")
 
 _PROGRAMS: dict[Hashable, SVIProgram] = {}
 
@@ -125,6 +178,11 @@ def cached_program(key: Hashable, build: Callable[[], SVIProgram]) -> SVIProgram
     if key not in _PROGRAMS:
         _PROGRAMS[key] = build()
     return _PROGRAMS[key]
+
+
+def chunk_lengths(num_steps: int, chunk_size: int) -> list[int]:
+    """The lengths of the compiled chunks that :func:`fit_svi` runs ``num_steps`` in."""
+    return sorted({min(chunk_size, num_steps), num_steps % chunk_size} - {0}, reverse=True)
 
 
 def fit_svi(
@@ -144,7 +202,7 @@ def fit_svi(
     """
     t_start = time.perf_counter()
     x, y = jnp.asarray(x), jnp.asarray(y)
-    state = program.init(key, x, y, hp)
+    state = program.init(key, x, y, hp, chunks=chunk_lengths(num_steps, chunk_size))
     jax.block_until_ready(state)
     init_s = time.perf_counter() - t_start
     losses: list[np.ndarray] = []

@@ -17,6 +17,7 @@ from numpyro.infer import Predictive
 
 from bnnrun.model import params_from_sites
 from bnnrun.nets import Network
+from bnnrun.runtime import RUN_ONCE
 
 
 def sample_guide(
@@ -39,7 +40,7 @@ def _guide_sampler(guide: Any, num_samples: int) -> Any:
     def sample(key: jax.Array, params: dict[str, Any], *model_args: Any) -> dict[str, jax.Array]:
         return Predictive(guide, params=params, num_samples=num_samples)(key, *model_args)
 
-    return jax.jit(sample)
+    return jax.jit(sample, compiler_options=RUN_ONCE)
 
 
 @functools.lru_cache(maxsize=16)
