@@ -106,7 +106,7 @@ def run_job(
 
 def prepare_jobs(cfgs: Sequence[Config]) -> None:
     """Before a sweep's jobs run in this process: configure JAX as the first job would, and
-    start compiling every job's programs on a background thread (:func:`bnnrun.run.prepare`).
+    start compiling every job's SVI steps on a background thread (:func:`bnnrun.run.prepare`).
     Compilation then overlaps the jobs before, instead of each job waiting for its own."""
     from bnnrun.run import prepare
     from bnnrun.runtime import configure_jax

@@ -12,7 +12,6 @@ import logging
 import time
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -23,8 +22,6 @@ from numpyro.infer import SVI, Trace_ELBO
 from numpyro.infer.svi import SVIState
 from numpyro.optim import optax_to_numpyro
 from tqdm.auto import tqdm
-
-from bnnrun.runtime import RUN_ONCE
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +82,8 @@ class SVIProgram:
         # compiled whole it takes about one second. The autoguide keeps traced values from its
         # set-up, but they are never computed with: SVI substitutes the parameters it fits.
         self._init = jax.jit(self.svi.init)
-        self._inits: dict[Hashable, tuple[Callable[[], Any], Future[Any]]] = {}
-        self._compiled: dict[Hashable, Future[Any]] = {}
+        self._compiled: dict[Hashable, Any] = {}
+        self._states: dict[Hashable, Any] = {}  # abstract initial state per argument signature
 
     def _scan_chunk(
         self, state: SVIState, x: jax.Array, y: jax.Array, hp: Any, *, length: int
@@ -96,49 +93,37 @@ class SVIProgram:
 
         return jax.lax.scan(step, state, None, length=length)
 
+    def init(self, key: jax.Array, x: jax.Array, y: jax.Array, hp: Any) -> SVIState:
+        return self._init(key, x, y, hp)
+
     def prepare(
         self, key: jax.Array, x: jax.Array, y: jax.Array, hp: Any, *, chunks: Sequence[int]
     ) -> None:
-        """Start compiling, on the background thread, what a fit on these argument shapes needs:
-        the runners for ``chunks`` (lengths in steps), then initialisation.
+        """Start compiling the runners for ``chunks`` (lengths in steps) on these argument
+        shapes, on a background thread.
 
-        XLA compiles on CPU take seconds each; on a background thread they overlap work on the
-        main thread on another core. Tracing stays on this thread, because NumPyro's effect
-        handlers live in one global stack.
+        An XLA compile of the step takes seconds on CPU; on the background thread it overlaps
+        initialisation, or earlier jobs of a sweep, on another core. Tracing stays on this
+        thread, because NumPyro's effect handlers live in one global stack.
         """
-        sig = _signature(key, x, y, hp)
-        if sig not in self._inits:
-            lowered = self._init.lower(key, x, y, hp)
-            for length in chunks:
-                self._start_compiling(lowered.out_info, x, y, hp, length=length)
-            # Initialisation runs once per fit: compiled without LLVM's optimisations it
-            # compiles in about half the time.
-            compile_init = partial(lowered.compile, compiler_options=RUN_ONCE)
-            self._inits[sig] = (compile_init, _COMPILER.submit(compile_init))
-
-    def init(
-        self, key: jax.Array, x: jax.Array, y: jax.Array, hp: Any, *, chunks: Sequence[int] = ()
-    ) -> SVIState:
-        """The initial SVI state; see :meth:`prepare` for ``chunks``.
-
-        An initialisation still queued for the background thread is compiled here instead,
-        alongside the chunk runners compiling there.
-        """
-        self.prepare(key, x, y, hp, chunks=chunks)
-        sig = _signature(key, x, y, hp)
-        compile_init, future = self._inits[sig]
-        if future.cancel():
-            future = Future()
-            future.set_result(compile_init())
-            self._inits[sig] = (compile_init, future)
-        return future.result()(key, x, y, hp)
+        sig = tuple(jax.tree.leaves(jax.tree.map(_abstract, (key, x, y, hp))))
+        if sig in self._states:
+            return
+        # The autoguide sets itself up afresh under eval_shape; the chunks trace with that
+        # set-up (its values are never computed with), and initialisation makes its own.
+        self.guide.prototype_trace = None
+        self._states[sig] = state = jax.eval_shape(self.svi.init, key, x, y, hp)
+        for length in chunks:
+            self._start_compiling(state, x, y, hp, length=length)
+        self.guide.prototype_trace = None
 
     def _start_compiling(
         self, state: Any, x: jax.Array, y: jax.Array, hp: Any, *, length: int
     ) -> Future[Any]:
-        sig = (length, *_signature(state, x, y, hp))
+        args = jax.tree.map(_abstract, (state, x, y, hp))
+        sig = (length, *jax.tree.leaves(args))
         if sig not in self._compiled:
-            lowered = self._scan.lower(state, x, y, hp, length=length)
+            lowered = self._scan.lower(*args, length=length)
             self._compiled[sig] = _COMPILER.submit(lowered.compile)
         return self._compiled[sig]
 
@@ -158,9 +143,9 @@ class SVIProgram:
         return {k: np.asarray(v) for k, v in self.svi.get_params(state).items()}
 
 
-def _signature(*args: Any) -> tuple[jax.ShapeDtypeStruct, ...]:
-    """Shapes and dtypes of the leaves of ``args``: what a compiled program is specific to."""
-    return tuple(jax.ShapeDtypeStruct(a.shape, a.dtype) for a in jax.tree.leaves(args))
+def _abstract(a: Any) -> jax.ShapeDtypeStruct:
+    """What a compiled program is specific to: shape, dtype and weak type."""
+    return jax.ShapeDtypeStruct(a.shape, a.dtype, weak_type=getattr(a, "weak_type", False))
 
 
 #: Compiles programs while the main thread works (one thread: the main thread needs a core).
@@ -202,7 +187,8 @@ def fit_svi(
     """
     t_start = time.perf_counter()
     x, y = jnp.asarray(x), jnp.asarray(y)
-    state = program.init(key, x, y, hp, chunks=chunk_lengths(num_steps, chunk_size))
+    program.prepare(key, x, y, hp, chunks=chunk_lengths(num_steps, chunk_size))
+    state = program.init(key, x, y, hp)
     jax.block_until_ready(state)
     init_s = time.perf_counter() - t_start
     losses: list[np.ndarray] = []

@@ -87,15 +87,19 @@ def build(cfg: Config, data: Dataset) -> tuple[Network, BNN, Any, SVIProgram]:
 
 
 def prepare(cfgs: Iterable[Config]) -> None:
-    """Start compiling the SVI programs that runs of ``cfgs`` in this process will need, on a
+    """Start compiling the SVI steps that runs of ``cfgs`` in this process will need, on a
     background thread (:meth:`SVIProgram.prepare`); runs of one model structure share them."""
     key = jax.random.PRNGKey(0)  # only its shape matters
+    datasets: dict[str, Dataset] = {}
     for cfg in cfgs:
-        data = load_dataset(cfg.dataset)
-        _, _, hp, program = build(cfg, data)
-        x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
-        inf = cfg.inference
-        program.prepare(key, x, y, hp, chunks=chunk_lengths(inf.num_steps, inf.chunk_size))
+        try:
+            data = datasets.setdefault(repr(cfg.dataset), load_dataset(cfg.dataset))
+            _, _, hp, program = build(cfg, data)
+            x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+            inf = cfg.inference
+            program.prepare(key, x, y, hp, chunks=chunk_lengths(inf.num_steps, inf.chunk_size))
+        except Exception:  # the run itself will meet the problem and record it
+            log.debug("could not prepare %s", cfg, exc_info=True)
 
 
 def load_fitted(run_dir: Path) -> Fitted:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from bnnrun import rundir
 from bnnrun.app import CONF_DIR
 from bnnrun.errors import ConfigError
-from bnnrun.precheck import compose_config
+from bnnrun.precheck import check_args, compose_config
 from bnnrun.runtime import threads_per_job
 from bnnrun.sweep.grid import expand_intervals, interval_points
 from bnnrun.sweep.resume import JobState, job_state
@@ -119,3 +120,17 @@ def test_sweep_dirs_are_named_by_overrides_without_runtime_settings() -> None:
     cfg = compose_config(["prior=laplace", "seed=1", "runtime.cpu_threads=1"], conf_dir=CONF_DIR)
     assert cfg.hydra.sweep.subdir == "prior=laplace,seed=1"
     assert cfg.hydra.sweeper.interval_points == 7
+
+
+@pytest.mark.parametrize(
+    ("arg", "message"),
+    [
+        ("prior.scale=tag(log,interval(0,10))", "a log-spaced interval needs both ends > 0"),
+        ("prior.scale=interval(-1,1)", "prior.scale must be > 0"),
+        ("dataset.test_fraction=interval(0.2,1.5)", "dataset.test_fraction must be in (0, 1)"),
+    ],
+)
+def test_interval_sweeps_are_checked_before_anything_runs(arg: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check_args(["-m", arg], conf_dir=CONF_DIR)
+    check_args(["-m", "prior.scale=tag(log,interval(0.01,10))"], conf_dir=CONF_DIR)

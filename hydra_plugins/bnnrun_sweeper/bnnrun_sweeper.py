@@ -9,7 +9,7 @@
   and failed jobs run again, keeping their job numbers. A directory holding a finished run of
   another config stops the sweep before any job runs: finished runs are never overwritten.
 - With Hydra's basic launcher, which runs the jobs in this process one after another, every
-  job's programs start compiling on a background thread before the first job runs
+  job's SVI steps start compiling on a background thread before the first job runs
   (:func:`bnnrun.app.prepare_jobs`), so that compilation overlaps the jobs on a second core
   (``compile_ahead=false`` leaves each job to compile its own).
 
@@ -45,7 +45,7 @@ class BnnrunSweeperConf:
     params: Optional[dict[str, str]] = None  # noqa: UP045
     # points of each interval sweep, e.g. prior.scale=tag(log,interval(0.01,10))
     interval_points: int = 7
-    # with the basic launcher: compile every job's programs on a background thread up front
+    # with the basic launcher: compile every job's SVI steps on a background thread up front
     compile_ahead: bool = True
 
 
