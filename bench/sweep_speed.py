@@ -6,16 +6,12 @@ empty JAX compilation cache (a first sweep on a fresh machine), then again with 
 run filled (any later sweep). It prints the wall time of each against the 5-minute target and
 splits the cold run's time by stage, from the runs' own ``metrics.json`` timings:
 
-- init: SVI's initialisation, with its compilation where that was not done ahead;
-- compile: waiting for the SVI step chunks to compile (zero when compiled ahead in time);
+- init: SVI's initialisation, its compilation included; compile: compiling the SVI step;
 - steps: executing the 50,000 SVI steps; predict: posterior draws and predictive probabilities;
-- plots+files: each run's figures and files; outside runs: process start, planning the grid,
-  tracing its programs to compile them ahead, and the sweep's summary, figures and report.
+- plots+files: each run's figures and files; outside runs: process start, planning the grid
+  and the sweep's summary, figures and report.
 
-``--compare`` instead times cold sweeps with and without compiling ahead (the sweeper's
-``compile_ahead``), alternating, and prints the ratio of their wall times.
-
-Usage: ``python bench/sweep_speed.py [--no-warm | --compare] [extra bnnrun overrides ...]``
+Usage: ``python bench/sweep_speed.py [--no-warm] [extra bnnrun overrides ...]``
 (``make bench-sweep``). Timings on a shared machine vary; the load average is printed.
 """
 
@@ -90,20 +86,11 @@ def breakdown(sweep_dir: Path, wall: float) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-warm", action="store_true", help="skip the warm-cache sweep")
-    parser.add_argument(
-        "--compare",
-        action="store_true",
-        help="instead, time cold sweeps with and without compiling ahead "
-        "(hydra.sweeper.compile_ahead), alternating twice, and print the ratio",
-    )
     parser.add_argument("overrides", nargs="*", help="extra bnnrun overrides")
     args = parser.parse_args()
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores; load average {os.getloadavg()}")
     with tempfile.TemporaryDirectory(prefix="bnnrun-bench-") as tmp:
         root, cache = Path(tmp), Path(tmp) / "cache"
-        if args.compare:
-            compare(root, args.overrides)
-            return
         cold, cold_cpu = run_sweep(root / "cold", cache, args.overrides)
         parts = breakdown(root / "cold", cold)
         runs = parts.pop("runs")
@@ -118,20 +105,6 @@ def main() -> None:
             print(f"            = {warm / TARGET_SECONDS:.2f} x the target, "
                   f"{warm / cold:.2f} x the cold sweep")  # fmt: skip
     print(f"load average after: {os.getloadavg()}")
-
-
-def compare(root: Path, extra: list[str]) -> None:
-    """Cold sweeps with and without compiling ahead, alternating, each with its own cache."""
-    walls: dict[bool, list[float]] = {True: [], False: []}
-    for i in range(2):
-        for ahead in (False, True):
-            option = f"hydra.sweeper.compile_ahead={str(ahead).lower()}"
-            name = f"{i}-{ahead}"
-            wall, _ = run_sweep(root / f"cmp{name}", root / f"cache{name}", [*extra, option])
-            walls[ahead].append(wall)
-            print(f"  compile_ahead={ahead}: {wall:6.1f} s wall (load {os.getloadavg()[0]:.1f})")
-    ratio = sum(walls[True]) / sum(walls[False])
-    print(f"compiling ahead: {ratio:.2f} x the wall time of compiling in each job")
 
 
 if __name__ == "__main__":

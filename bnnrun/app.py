@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import hydra
@@ -18,7 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from bnnrun.config import Config, register_configs, to_run_config
+from bnnrun.config import register_configs, to_run_config
 from bnnrun.errors import BnnrunError, InvalidCombination, RunDirError
 
 log = logging.getLogger("bnnrun")
@@ -102,22 +101,6 @@ def run_job(
         return EXIT_OK
     say(f"run {record['status']}: {record.get('error', '')} (see {run_dir})")
     return EXIT_DIVERGED
-
-
-def prepare_jobs(cfgs: Sequence[Config]) -> None:
-    """Before a sweep's jobs run in this process: configure JAX as the first job would, and
-    start compiling every job's SVI steps on a background thread (:func:`bnnrun.run.prepare`).
-    Compilation then overlaps the jobs before, instead of each job waiting for its own."""
-    from bnnrun.run import prepare
-    from bnnrun.runtime import configure_jax
-
-    if not cfgs:
-        return
-    rt = cfgs[0].runtime
-    configure_jax(
-        platform=rt.platform, cpu_threads=rt.cpu_threads, compilation_cache=rt.compilation_cache
-    )
-    prepare(cfgs)
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Hashable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Hashable
 from typing import Any, NamedTuple
 
 import jax
@@ -35,8 +34,7 @@ class FitResult(NamedTuple):
         status: ``"ok"``, or ``"diverged"`` when the ELBO became NaN or infinite.
         diverged_at: the first step (1-based) with a non-finite ELBO, else None.
         num_steps: steps completed (up to and including a divergent one).
-        compile_seconds: time spent waiting for the step chunks to compile, beyond what
-            overlapped initialisation (zero when they were compiled before).
+        compile_seconds: time spent compiling (zero when the program was cached).
         run_seconds: time spent executing steps.
         fit_seconds: wall time of the whole fit, initialisation and compilation included.
         init_seconds: time spent initialising the SVI state, compiling its program included.
@@ -83,7 +81,6 @@ class SVIProgram:
         # set-up, but they are never computed with: SVI substitutes the parameters it fits.
         self._init = jax.jit(self.svi.init)
         self._compiled: dict[Hashable, Any] = {}
-        self._states: dict[Hashable, Any] = {}  # abstract initial state per argument signature
 
     def _scan_chunk(
         self, state: SVIState, x: jax.Array, y: jax.Array, hp: Any, *, length: int
@@ -96,60 +93,25 @@ class SVIProgram:
     def init(self, key: jax.Array, x: jax.Array, y: jax.Array, hp: Any) -> SVIState:
         return self._init(key, x, y, hp)
 
-    def prepare(
-        self, key: jax.Array, x: jax.Array, y: jax.Array, hp: Any, *, chunks: Sequence[int]
-    ) -> None:
-        """Start compiling the runners for ``chunks`` (lengths in steps) on these argument
-        shapes, on a background thread.
-
-        An XLA compile of the step takes seconds on CPU; on the background thread it overlaps
-        initialisation, or earlier jobs of a sweep, on another core. Tracing stays on this
-        thread, because NumPyro's effect handlers live in one global stack.
-        """
-        sig = tuple(jax.tree.leaves(jax.tree.map(_abstract, (key, x, y, hp))))
-        if sig in self._states:
-            return
-        # The autoguide sets itself up afresh under eval_shape; the chunks trace with that
-        # set-up (its values are never computed with), and initialisation makes its own.
-        self.guide.prototype_trace = None
-        self._states[sig] = state = jax.eval_shape(self.svi.init, key, x, y, hp)
-        for length in chunks:
-            self._start_compiling(state, x, y, hp, length=length)
-        self.guide.prototype_trace = None
-
-    def _start_compiling(
-        self, state: Any, x: jax.Array, y: jax.Array, hp: Any, *, length: int
-    ) -> Future[Any]:
-        args = jax.tree.map(_abstract, (state, x, y, hp))
-        sig = (length, *jax.tree.leaves(args))
-        if sig not in self._compiled:
-            lowered = self._scan.lower(*args, length=length)
-            self._compiled[sig] = _COMPILER.submit(lowered.compile)
-        return self._compiled[sig]
-
     def compiled_chunk(
         self, state: SVIState, x: jax.Array, y: jax.Array, hp: Any, *, length: int
     ) -> tuple[Callable[..., tuple[SVIState, jax.Array]], float]:
         """The compiled runner for ``length`` steps on these argument shapes, and the seconds
-        spent waiting for its compilation now (0.0 if it was ready)."""
-        future = self._start_compiling(state, x, y, hp, length=length)
-        if future.done():
-            return future.result(), 0.0
+        spent compiling it now (0.0 if it was compiled before)."""
+        sig = (
+            length,
+            *(jax.ShapeDtypeStruct(a.shape, a.dtype) for a in jax.tree.leaves((state, x, y, hp))),
+        )
+        if sig in self._compiled:
+            return self._compiled[sig], 0.0
         t0 = time.perf_counter()
-        compiled = future.result()
+        compiled = self._scan.lower(state, x, y, hp, length=length).compile()
+        self._compiled[sig] = compiled
         return compiled, time.perf_counter() - t0
 
     def params(self, state: SVIState) -> dict[str, np.ndarray]:
         return {k: np.asarray(v) for k, v in self.svi.get_params(state).items()}
 
-
-def _abstract(a: Any) -> jax.ShapeDtypeStruct:
-    """What a compiled program is specific to: shape, dtype and weak type."""
-    return jax.ShapeDtypeStruct(a.shape, a.dtype, weak_type=getattr(a, "weak_type", False))
-
-
-#: Compiles programs while the main thread works (one thread: the main thread needs a core).
-_COMPILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bnnrun-compile")
 
 _PROGRAMS: dict[Hashable, SVIProgram] = {}
 
@@ -163,11 +125,6 @@ def cached_program(key: Hashable, build: Callable[[], SVIProgram]) -> SVIProgram
     if key not in _PROGRAMS:
         _PROGRAMS[key] = build()
     return _PROGRAMS[key]
-
-
-def chunk_lengths(num_steps: int, chunk_size: int) -> list[int]:
-    """The lengths of the compiled chunks that :func:`fit_svi` runs ``num_steps`` in."""
-    return sorted({min(chunk_size, num_steps), num_steps % chunk_size} - {0}, reverse=True)
 
 
 def fit_svi(
@@ -187,9 +144,7 @@ def fit_svi(
     """
     t_start = time.perf_counter()
     x, y = jnp.asarray(x), jnp.asarray(y)
-    program.prepare(key, x, y, hp, chunks=chunk_lengths(num_steps, chunk_size))
     state = program.init(key, x, y, hp)
-    jax.block_until_ready(state)
     init_s = time.perf_counter() - t_start
     losses: list[np.ndarray] = []
     compile_s = run_s = 0.0

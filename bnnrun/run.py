@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import pandas as pd
 from bnnrun import __version__, plots, rundir
 from bnnrun.config import Config, load_config
 from bnnrun.data import Dataset, load_dataset
-from bnnrun.fit import FitResult, SVIProgram, cached_program, chunk_lengths, fit_svi
+from bnnrun.fit import FitResult, SVIProgram, cached_program, fit_svi
 from bnnrun.guides import build_guide
 from bnnrun.metrics import classification_metrics
 from bnnrun.model import BNN, model_hparams
@@ -84,22 +83,6 @@ def build(cfg: Config, data: Dataset) -> tuple[Network, BNN, Any, SVIProgram]:
         return SVIProgram(model, guide, optimizer, num_particles=inf.num_particles)
 
     return net, model, model_hparams(cfg.prior, cfg.hyperprior), cached_program(key, make)
-
-
-def prepare(cfgs: Iterable[Config]) -> None:
-    """Start compiling the SVI steps that runs of ``cfgs`` in this process will need, on a
-    background thread (:meth:`SVIProgram.prepare`); runs of one model structure share them."""
-    key = jax.random.PRNGKey(0)  # only its shape matters
-    datasets: dict[str, Dataset] = {}
-    for cfg in cfgs:
-        try:
-            data = datasets.setdefault(repr(cfg.dataset), load_dataset(cfg.dataset))
-            _, _, hp, program = build(cfg, data)
-            x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
-            inf = cfg.inference
-            program.prepare(key, x, y, hp, chunks=chunk_lengths(inf.num_steps, inf.chunk_size))
-        except Exception:  # the run itself will meet the problem and record it
-            log.debug("could not prepare %s", cfg, exc_info=True)
 
 
 def load_fitted(run_dir: Path) -> Fitted:

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 _PLATFORM_ALIASES = {"gpu": "cuda"}
 
-#: XLA options for programs that run once per fit (initialisation, posterior draws): without
+#: XLA options for programs that run once per fit (the posterior draws): without
 #: LLVM's optimisations they compile in about half the time, and their run time is negligible.
 RUN_ONCE = {"xla_backend_optimization_level": 0}
 

@@ -8,10 +8,6 @@
   holds a finished (``ok``) run of the same resolved config (:mod:`bnnrun.sweep.resume`); missing
   and failed jobs run again, keeping their job numbers. A directory holding a finished run of
   another config stops the sweep before any job runs: finished runs are never overwritten.
-- With Hydra's basic launcher, which runs the jobs in this process one after another, every
-  job's SVI steps start compiling on a background thread before the first job runs
-  (:func:`bnnrun.app.prepare_jobs`), so that compilation overlaps the jobs on a second core
-  (``compile_ahead=false`` leaves each job to compile its own).
 
 Heavy modules are imported in :meth:`BnnrunSweeper.sweep`, because Hydra imports this module in
 every ``bnnrun`` process while it scans for plugins. (No ``from __future__ import annotations``:
@@ -27,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
@@ -45,8 +40,6 @@ class BnnrunSweeperConf:
     params: Optional[dict[str, str]] = None  # noqa: UP045
     # points of each interval sweep, e.g. prior.scale=tag(log,interval(0.01,10))
     interval_points: int = 7
-    # with the basic launcher: compile every job's SVI steps on a background thread up front
-    compile_ahead: bool = True
 
 
 ConfigStore.instance().store(
@@ -56,12 +49,11 @@ ConfigStore.instance().store(
 
 @dataclass
 class Job:
-    """One job of the grid: its number, overrides, directory and (if valid) config."""
+    """One job of the grid: its number, overrides and directory."""
 
     num: int
     overrides: list[str]
     run_dir: Path
-    config: Any = None
 
 
 class BnnrunSweeper(BasicSweeper):
@@ -73,11 +65,9 @@ class BnnrunSweeper(BasicSweeper):
         max_batch_size: int | None = None,
         params: dict[str, str] | None = None,
         interval_points: int = 7,
-        compile_ahead: bool = True,
     ) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
         self.interval_points = interval_points
-        self.compile_ahead = compile_ahead
 
     def _grid(self, arguments: Sequence[str]) -> list[list[str]]:
         """Every combination of the swept values, as override lists."""
@@ -116,8 +106,7 @@ class BnnrunSweeper(BasicSweeper):
                 cfg.hydra.job.num = num
                 cfg.hydra.job.id = str(num)
             HydraConfig.instance().set_config(cfg)  # subdir may use ${hydra:...}
-            run_dir = Path(cfg.hydra.sweep.dir) / str(cfg.hydra.sweep.subdir)
-            job = Job(num, overrides, run_dir, run_cfg)
+            job = Job(num, overrides, Path(cfg.hydra.sweep.dir) / str(cfg.hydra.sweep.subdir))
             state = JobState.TO_RUN if run_cfg is None else job_state(job.run_dir, run_cfg)
             if state is JobState.OTHER:
                 say(
@@ -147,13 +136,6 @@ class BnnrunSweeper(BasicSweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-
-        if self.compile_ahead and isinstance(self.launcher, BasicLauncher):  # jobs run here
-            from bnnrun.app import prepare_jobs
-
-            tic = time.perf_counter()
-            prepare_jobs([job.config for job in to_run if job.config is not None])
-            log.info("compiling in the background (set up in %.1f s)", time.perf_counter() - tic)
 
         returns: list[Sequence[JobReturn]] = []
         for start, batch in _batches(to_run, self.max_batch_size):
