@@ -15,16 +15,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
-.PHONY: help install run test test-all lint format bench bench-nuts bench-cnn bench-quality clean
+.PHONY: help install run sweep test test-all lint format bench bench-nuts bench-cnn bench-quality bench-sweep clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
-		awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+		awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
 install: $(STAMP) ## Create .venv and install bnnrun with its dev tools (EXTRAS=dev)
 
 run: $(STAMP) ## Run the default experiment (moons, 2-5-5-2 tanh net, normal prior, SVI)
 	$(BIN)/bnnrun $(ARGS)
+
+sweep: $(STAMP) ## A first-look sweep: 4 priors x 2 hyperpriors x 2 datasets x 2 seeds, 10k steps
+	$(BIN)/bnnrun -m prior=normal,laplace,cauchy,flat hyperprior=fixed,inverse_gamma \
+		dataset=moons,circles seed=0,1 dataset.noise=0.45 inference.num_steps=10000 \
+		runtime.cpu_threads=1 runtime.progress=false $(ARGS)
 
 test: $(STAMP) ## Run the test suite, without tests marked slow (a few minutes on 2 cores)
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)
@@ -51,6 +56,9 @@ bench-cnn: $(STAMP) ## CNN speed: SVI vs deterministic step, loop/predictive str
 
 bench-quality: $(STAMP) ## Image quality: paper CNN on Fashion-MNIST, CNN on digits (~30 min)
 	$(BIN)/python bench/quality.py $(ARGS)
+
+bench-sweep: $(STAMP) ## Wall time of the paper's grid (experiment=paper_synthetic seed=0), by stage
+	$(BIN)/python bench/sweep_speed.py $(ARGS)
 
 clean: ## Remove .venv and caches (outputs/ is kept)
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist *.egg-info

@@ -48,8 +48,14 @@ def say(message: str) -> None:
     print(f"bnnrun: error: {message}", file=sys.stderr)
 
 
-def run_job(cfg: DictConfig, run_dir: Path, *, multirun: bool) -> int:
-    """Validate, run and record one job; return its exit code. Never raises for user errors."""
+def run_job(
+    cfg: DictConfig, run_dir: Path, *, multirun: bool, cpu_threads: int | None = None
+) -> int:
+    """Validate, run and record one job; return its exit code. Never raises for user errors.
+
+    ``cpu_threads`` is the XLA thread count to use where ``runtime.cpu_threads`` is null. In a
+    sweep, a job's earlier record of a failure is replaced (a finished run is never touched).
+    """
     from bnnrun import rundir
     from bnnrun.run import execute
     from bnnrun.runtime import configure_jax
@@ -58,9 +64,15 @@ def run_job(cfg: DictConfig, run_dir: Path, *, multirun: bool) -> int:
     try:
         run_cfg = to_run_config(cfg)
         rt = run_cfg.runtime
+        if rt.cpu_threads is None and cpu_threads is not None:
+            log.info("XLA CPU threads: %d (the launcher runs jobs side by side)", cpu_threads)
         configure_jax(
-            platform=rt.platform, cpu_threads=rt.cpu_threads, compilation_cache=rt.compilation_cache
+            platform=rt.platform,
+            cpu_threads=cpu_threads if rt.cpu_threads is None else rt.cpu_threads,
+            compilation_cache=rt.compilation_cache,
         )
+        if multirun and rundir.discard_unfinished(run_dir):
+            log.info("re-running: %s recorded no finished run", run_dir / rundir.METRICS)
         record = execute(run_cfg, run_dir)
     except InvalidCombination as exc:
         if full_errors() and not multirun:
@@ -93,8 +105,11 @@ def run_job(cfg: DictConfig, run_dir: Path, *, multirun: bool) -> int:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def hydra_main(cfg: DictConfig) -> None:
+    from bnnrun.runtime import threads_per_job
+
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
-    code = run_job(cfg, Path(hc.runtime.output_dir), multirun=multirun)
+    threads = threads_per_job(hc.launcher) if multirun else None
+    code = run_job(cfg, Path(hc.runtime.output_dir), multirun=multirun, cpu_threads=threads)
     if code != EXIT_OK and not multirun:
         sys.exit(code)

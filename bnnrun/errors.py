@@ -25,6 +25,10 @@ class DataError(BnnrunError):
     exit_code = 2
 
 
+class ModelError(BnnrunError):
+    """The model cannot be fitted as configured (e.g. no finite log density to start from)."""
+
+
 class RunDirError(BnnrunError):
     """The run directory already holds a finished run; nothing is overwritten. Exit code 2."""
 

@@ -37,6 +37,7 @@ from numpyro.optim import optax_to_numpyro
 from tqdm.auto import tqdm
 
 from bnnrun.checkpoint import Checkpoint
+from bnnrun.errors import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class FitResult(NamedTuple):
         fit_seconds: wall time of the whole fit, initialisation and compilation included.
         start_step: the step a resumed fit started from (0 for a fresh fit); the ELBO trace
             and ``num_steps`` include the steps before it, the timings do not.
+        init_seconds: time spent initialising the SVI state, compiling its program included.
     """
 
     params: dict[str, np.ndarray]
@@ -66,6 +68,7 @@ class FitResult(NamedTuple):
     run_seconds: float
     fit_seconds: float
     start_step: int = 0
+    init_seconds: float = 0.0
 
     @property
     def steps_per_second(self) -> float:
@@ -139,7 +142,15 @@ class SVIProgram:
         # later eager use. Its ~300 small programs compile once per process and are kept in the
         # persistent compilation cache (see runtime.configure_jax).
         self.guide.prototype_trace = None
-        state = self.svi.init(key, x, y, hp, init_params=init_params)
+        try:
+            state = self.svi.init(key, x, y, hp, init_params=init_params)
+        except RuntimeError as exc:
+            if "Cannot find valid initial parameters" not in str(exc):
+                raise
+            raise ModelError(
+                "the model's log density is not finite at its initial values: a prior or "
+                "hyperprior parameter is probably extreme (e.g. a scale near 0)"
+            ) from None
         return jax.tree.map(jnp.copy, state)
 
     def _hp_now(self, state: SVIState, hp: Any) -> Any:
@@ -242,6 +253,7 @@ def _drive(
     ``chunks`` must start at the resumed step (or 0); ``losses`` is shared with the caller so
     that a chunk generator can read the trace so far.
     """
+    init_s = time.perf_counter() - t_start  # callers start the clock, then set up the state
     done = 0 if resume is None else resume.step
     start = done
     compile_s = run_s = 0.0
@@ -283,6 +295,7 @@ def _drive(
         run_seconds=run_s,
         fit_seconds=time.perf_counter() - t_start,
         start_step=start,
+        init_seconds=init_s,
     )
 
 

@@ -21,33 +21,6 @@ def majority_vote(probs: np.ndarray) -> np.ndarray:
     return stats.mode(probs.argmax(axis=-1), axis=0, keepdims=False).mode
 
 
-class PredictiveSummary(NamedTuple):
-    """Per-input summaries of the predictive.
-
-    Attributes:
-        mean: mean class probability over draws, ``[N, C]``.
-        std: standard deviation of each class probability over draws, ``[N, C]``.
-        pred: class of the highest mean probability, ``[N]``.
-        vote: majority vote of the draws' classes (the paper's rule), ``[N]``.
-    """
-
-    mean: np.ndarray
-    std: np.ndarray
-    pred: np.ndarray
-    vote: np.ndarray
-
-
-def summarize(probs: np.ndarray) -> PredictiveSummary:
-    """Summaries of ``probs`` ``[S, N, C]``."""
-    mean = probs.mean(axis=0)
-    return PredictiveSummary(
-        mean=mean,
-        std=probs.std(axis=0),
-        pred=mean.argmax(axis=-1),
-        vote=majority_vote(probs),
-    )
-
-
 def entropy(p: np.ndarray, axis: int = -1) -> np.ndarray:
     """Shannon entropy in nats along ``axis``; 0 log 0 = 0."""
     p = np.asarray(p, np.float64)

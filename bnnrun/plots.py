@@ -21,12 +21,23 @@ def input_grid(x: np.ndarray, *, size: int, margin: float = 0.1) -> tuple[np.nda
     return np.column_stack([gx.ravel(), gy.ravel()]).astype(np.float32), axes
 
 
-def elbo_figure(elbo: np.ndarray) -> Figure:
-    """ELBO per step, with a running mean over 1% of the steps."""
+def elbo_figure(elbo: np.ndarray, *, max_points: int = 2000) -> Figure:
+    """ELBO per step, with a running mean over 1% of the steps.
+
+    Beyond ``max_points`` steps the per-step values are drawn as their range (min to max) in
+    ``max_points // 2`` bins: a figure's width shows no more, and drawing 50,000 vertices took
+    about a second per run (see ``bench/sweep_speed.py``).
+    """
     fig = Figure(figsize=(6, 3.5))
     ax = fig.subplots()
     steps = np.arange(1, len(elbo) + 1)
-    ax.plot(steps, elbo, lw=0.5, alpha=0.35, color="tab:blue", label="per step")
+    if len(elbo) > max_points:
+        starts = np.unique(np.linspace(0, len(elbo), max_points // 2, endpoint=False).astype(int))
+        lo, hi = np.minimum.reduceat(elbo, starts), np.maximum.reduceat(elbo, starts)
+        ax.fill_between(steps[starts], lo, hi, step="post", lw=0, alpha=0.35,
+                        color="tab:blue", label="per step (range)")  # fmt: skip
+    else:
+        ax.plot(steps, elbo, lw=0.5, alpha=0.35, color="tab:blue", label="per step")
     window = max(1, len(elbo) // 100)
     if window > 1 and len(elbo) >= window:
         smooth = np.convolve(elbo, np.ones(window) / window, mode="valid")

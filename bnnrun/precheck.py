@@ -2,9 +2,9 @@
 
 :func:`check_args` composes the config with Hydra's compose API, exactly as ``@hydra.main``
 will, and validates it. For a sweep (``-m``) it composes once per value of each swept key, so a
-typo in any value is caught up front; combinations are left to the jobs, which record an
-impossible one as ``skipped``. :func:`describe_error` turns Hydra's and OmegaConf's multi-line
-errors into one line that names the key and what is allowed.
+typo in any value is caught up front (an interval by its two ends); combinations are left to the
+sweeper, which leaves impossible ones out. :func:`describe_error` turns Hydra's and OmegaConf's
+multi-line errors into one line that names the key and what is allowed.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 from bnnrun.config import Config, InformedPriorConfig, to_run_config
 from bnnrun.errors import ConfigError
 from bnnrun.rundir import ensure_fresh
+from bnnrun.sweep.grid import endpoints
 
 
 def compose_config(overrides: Sequence[str], *, conf_dir: Path) -> DictConfig:
@@ -49,7 +50,7 @@ def _sweep_variants(overrides: Sequence[str]) -> list[list[str]]:
         if ov.is_sweep_override() and not ov.is_interval_sweep():
             choices.append([f"{prefix}={v}" for v in ov.sweep_string_iterator()])
         elif ov.is_sweep_override():
-            choices.append([])  # intervals belong to sweeper plugins; they check their own
+            choices.append(endpoints(ov))  # an interval's grid lies between its ends
         else:
             choices.append([ov.input_line])
     base = [c[0] for c in choices if c]

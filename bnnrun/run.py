@@ -34,7 +34,7 @@ from bnnrun.fit import FitResult, SVIProgram, cached_program, fit_svi
 from bnnrun.guides import build_guide, guide_median
 from bnnrun.informed import CENTRES, informed_layers, load_centres
 from bnnrun.mcmc import fit_nuts
-from bnnrun.metrics import classification_metrics, majority_vote, reliability, summarize
+from bnnrun.metrics import classification_metrics, majority_vote, reliability
 from bnnrun.minibatch import fit_epochs, total_steps
 from bnnrun.model import BNN, model_hparams
 from bnnrun.nets import Network, build_network, num_params
@@ -229,6 +229,7 @@ def _fit_record(fit: FitResult) -> dict[str, Any]:
         "elbo_final": float(window.mean()) if window.size else float("nan"),
         "fit_seconds": fit.fit_seconds,
         "compile_seconds": fit.compile_seconds,
+        "init_seconds": fit.init_seconds,
         "steps_per_second": fit.steps_per_second,
         "num_steps": fit.num_steps,
     }
@@ -245,11 +246,17 @@ def _write_maps(run_dir: Path, fitted: Fitted, draws: dict[str, np.ndarray]) -> 
     grid, axes = plots.input_grid(
         np.concatenate([data.x_train, data.x_test]), size=fitted.cfg.analysis.grid_size
     )
-    summary = summarize(fitted.probs(draws, grid))
     cls = 1  # the paper maps p(class 1); for more classes, the same class for comparability
+    p_cls = fitted.probs(draws, grid)[..., cls]
+    mean, std = p_cls.mean(axis=0), p_cls.std(axis=0)
+    size = axes.shape[1]
+    rundir.save_npz(  # the maps' numbers, for a sweep's side-by-side figures
+        run_dir / rundir.MAPS,
+        {"axes": axes, "mean": mean.reshape(size, size), "std": std.reshape(size, size)},
+    )
     for name, values, cmap, vmax in (
-        ("predictive_mean", summary.mean[:, cls], "RdBu_r", 1.0),
-        ("predictive_std", summary.std[:, cls], "viridis", None),
+        ("predictive_mean", mean, "RdBu_r", 1.0),
+        ("predictive_std", std, "viridis", None),
     ):
         what = "mean" if name.endswith("mean") else "std"
         fig = plots.predictive_map_figure(

@@ -26,6 +26,9 @@ from bnnrun.errors import DataError, RunDirError
 METRICS = "metrics.json"
 POSTERIOR = "posterior.npz"
 INFERENCE_DATA = "posterior.nc"
+#: p(class 1 | x) on the input grid: ``axes [2, size]``, ``mean`` and ``std`` ``[size, size]``
+#: (rows follow ``axes[1]``, columns ``axes[0]``).
+MAPS = "predictive_maps.npz"
 
 
 def _file_mode() -> int:
@@ -110,3 +113,25 @@ def ensure_fresh(run_dir: Path) -> None:
             f"{run_dir} already holds a finished run ({METRICS}); it is never overwritten: "
             "choose another hydra.run.dir"
         )
+
+
+def read_metrics(run_dir: Path) -> dict[str, Any] | None:
+    """The run's ``metrics.json``; None if there is none. One that is not valid JSON (it can
+    only have been written by hand: bnnrun writes atomically) reads as status ``unreadable``."""
+    try:
+        return json.loads((Path(run_dir) / METRICS).read_text())
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError as exc:
+        return {"status": "unreadable", "error": f"{METRICS} is not valid JSON: {exc}"}
+
+
+def discard_unfinished(run_dir: Path) -> bool:
+    """Remove a ``metrics.json`` that records no finished run (``failed``, ``diverged``,
+    ``skipped``), so that a re-run sweep can run the job again. A finished (``ok``) run is
+    never touched. Returns whether a record was removed."""
+    record = read_metrics(run_dir)
+    if record is None or record.get("status") == "ok":
+        return False
+    (Path(run_dir) / METRICS).unlink()
+    return True

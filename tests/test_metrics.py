@@ -11,7 +11,6 @@ from bnnrun.metrics import (
     expected_calibration_error,
     majority_vote,
     mutual_information,
-    summarize,
 )
 
 
@@ -75,10 +74,8 @@ def test_classification_metrics_known_values() -> None:
     assert set(m) == {"accuracy", "accuracy_vote", "nll", "brier", "ece", "entropy", "mutual_info"}
 
 
-def test_majority_vote_and_summary() -> None:
+def test_majority_vote() -> None:
     probs = np.array([[[0.6, 0.4]], [[0.3, 0.7]], [[0.2, 0.8]]])
     assert majority_vote(probs).tolist() == [1]
-    s = summarize(probs)
-    np.testing.assert_allclose(s.mean, [[11 / 30, 19 / 30]])
-    np.testing.assert_allclose(s.std[:, 1], [np.std([0.4, 0.7, 0.8])])
-    assert s.pred.tolist() == [1]
+    tie = np.array([[[0.6, 0.4]], [[0.3, 0.7]]])
+    assert majority_vote(tie).tolist() == [0]  # ties go to the lower class

@@ -1,0 +1,145 @@
+"""Everything a sweep writes at its root, from its job directories on disk.
+
+``summary.csv`` (one row per run), ``summary_by_config.csv`` (grouped over seeds), figures in
+``plots/`` and ``report.html``. The files are derived from the runs, so rebuilding them
+(``bnnrun-report DIR``) replaces them; the runs' own files are only read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from bnnrun import rundir
+from bnnrun.config import HyperpriorKind, PriorFamily
+from bnnrun.errors import DataError
+from bnnrun.sweep import figures, report
+from bnnrun.sweep.summary import Summary, by_config, read_sweep
+
+log = logging.getLogger(__name__)
+
+SUMMARY = "summary.csv"
+BY_CONFIG = "summary_by_config.csv"
+REPORT = "report.html"
+PLOTS = "plots"
+#: Heat maps and map tiles put these on their rows and columns.
+ROWS, COLS = "prior", "hyperprior"
+
+
+class Aggregate(NamedTuple):
+    """What :func:`aggregate` read and wrote."""
+
+    summary: Summary
+    by_config: pd.DataFrame
+    figures: list[tuple[str, str]]  # (caption, path relative to the root)
+    report: Path
+
+
+def _ordered(values: Sequence[Any], canonical: Sequence[str] = ()) -> list[Any]:
+    """Distinct ``values``: those in ``canonical`` in its order, then the rest sorted."""
+    distinct = list(dict.fromkeys(values))
+    known = [v for v in canonical if v in distinct]
+    return known + sorted((v for v in distinct if v not in known), key=str)
+
+
+def _name(facet: dict[str, Any]) -> str:
+    """A file-name part such as ``dataset=moons,prior.scale=0.1``."""
+    return ",".join(f"{k}={v}" for k, v in facet.items()).replace("/", "_") or "all"
+
+
+def _panels(frame: pd.DataFrame, keys: Sequence[str]) -> Iterator[tuple[dict[str, Any], Any]]:
+    """``frame`` split by the values of ``keys``: (facet {key: value}, rows)."""
+    if not keys:
+        yield {}, frame
+        return
+    for values, rows in frame.groupby(list(keys), dropna=False, sort=True):
+        yield dict(zip(keys, values, strict=True)), rows
+
+
+def _load_map(root: Path, run_dir: str) -> figures.Map | None:
+    path = root / run_dir / rundir.MAPS
+    if not path.is_file():
+        return None
+    arrays = rundir.load_npz(path)
+    return figures.Map(arrays["axes"], arrays["std"])
+
+
+def _figures(
+    root: Path, summary: Summary, table: pd.DataFrame
+) -> Iterator[tuple[str, str, Figure]]:
+    """(file name, caption, figure) of every figure the sweep gets."""
+    varying = summary.varying()
+    facets = ["dataset", *(k for k in varying if k not in ("dataset", ROWS, COLS))]
+    if ROWS in varying or COLS in varying:
+        order = {
+            "row_order": _ordered(table[ROWS], list(PriorFamily)),
+            "col_order": _ordered(table[COLS], list(HyperpriorKind)),
+        }
+        for facet, rows in _panels(table, facets):
+            yield (
+                f"heatmap_{_name(facet)}.png",
+                f"Accuracy, NLL and ECE over prior x hyperprior, mean ± std over seeds: "
+                f"{_name(facet)}",
+                figures.heatmap_figure(rows, rows=ROWS, cols=COLS, title=_name(facet), **order),
+            )
+        ok = summary.runs[summary.runs["status"] == "ok"]
+        for facet, rows in _panels(ok, [*facets, "seed"]):
+            maps = {
+                (r.prior, r.hyperprior): m
+                for r in rows.itertuples()
+                if (m := _load_map(root, r.run_dir)) is not None
+            }
+            if maps:
+                yield (
+                    f"std_maps_{_name(facet)}.png",
+                    "Predictive std of p(class 1 | x) over the input plane, priors as rows and "
+                    f"hyperpriors as columns, on one colour scale: {_name(facet)}",
+                    figures.map_tiles_figure(
+                        maps,
+                        rows=ROWS,
+                        cols=COLS,
+                        title=f"predictive std of p(class 1 | x): {_name(facet)}",
+                        label="std over posterior samples",
+                        **order,
+                    ),
+                )
+    for x in varying:
+        if x not in (ROWS, COLS, "dataset") and pd.api.types.is_numeric_dtype(table[x]):
+            lines = [k for k in varying if k != x]
+            title = f"metrics against {x} (mean ± std over seeds)"
+            fig = figures.metric_vs_figure(table, x=x, lines=lines, title=title)
+            yield f"vs_{x.replace('/', '_')}.png", f"Accuracy, NLL and ECE against {x}", fig
+
+
+def aggregate(root: Path) -> Aggregate:
+    """Read every job under ``root`` and write the sweep's tables, figures and report there.
+
+    Raises:
+        DataError: ``root`` holds no job directories.
+    """
+    root = Path(root)
+    summary = read_sweep(root)
+    if summary.runs.empty:
+        raise DataError(
+            f"{root} holds no job directories (with .hydra/overrides.yaml): "
+            "is it the directory of a sweep (hydra.sweep.dir)?"
+        )
+    table = by_config(summary)
+    rundir.write_csv(root / SUMMARY, summary.runs)
+    rundir.write_csv(root / BY_CONFIG, table)
+    written = []
+    for name, caption, fig in _figures(root, summary, table):
+        rundir.save_figure(root / PLOTS / name, fig)
+        written.append((caption, f"{PLOTS}/{name}"))
+    run_files = {d: {p.name for p in (root / d).iterdir()} for d in summary.runs["run_dir"]}
+    page = report.render(
+        title=str(root), summary=summary, table=table, figures=written, run_files=run_files
+    )
+    with rundir.atomic_path(root / REPORT) as tmp:
+        tmp.write_text(page)
+    return Aggregate(summary, table, written, root / REPORT)

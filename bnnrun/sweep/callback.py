@@ -1,0 +1,48 @@
+"""The Hydra callback that aggregates a sweep when its multirun ends.
+
+Configured in ``conf/hydra/default.yaml`` (``hydra.callbacks.sweep_report``). It reads every
+job's files from disk, so it works whichever launcher ran the jobs, and then makes the sweep's
+exit code say whether every job finished ok.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+log = logging.getLogger("bnnrun")
+
+EXIT_FAILED = 1
+
+
+class SweepReport(Callback):
+    """Write ``summary.csv``, ``summary_by_config.csv``, ``plots/`` and ``report.html`` at the
+    sweep's root; exit 1, naming the jobs, if any job failed, diverged or is missing."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from bnnrun.app import full_errors, say
+        from bnnrun.sweep.aggregate import aggregate
+        from bnnrun.sweep.summary import NOT_OK
+
+        root = Path(config.hydra.sweep.dir)
+        try:
+            result = aggregate(root)
+        except Exception as exc:
+            if full_errors():
+                raise
+            log.exception("aggregating the sweep failed")
+            say(f"aggregating {root} failed ({exc}); rebuild it with: bnnrun-report {root}")
+            sys.exit(EXIT_FAILED)
+        runs = result.summary.runs
+        log.info("%d runs summarised; report: %s", len(runs), result.report)
+        bad = runs[runs["status"].isin(NOT_OK)]
+        if len(bad):
+            say(f"{len(bad)} of {len(runs)} jobs did not finish ok (see {result.report}):")
+            for row in bad.itertuples():
+                print(f"  {row.run_dir}: {row.status}: {row.error}", file=sys.stderr)
+            sys.exit(EXIT_FAILED)

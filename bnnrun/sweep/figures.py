@@ -1,0 +1,185 @@
+"""Figures of a sweep. Each function builds and returns a ``matplotlib.figure.Figure`` from
+tables and arrays, without pyplot or the disk; :mod:`bnnrun.sweep.aggregate` saves them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+
+class Metric(NamedTuple):
+    """A metric as figures show it: its column, label and direction."""
+
+    name: str
+    label: str
+    higher_is_better: bool
+
+
+#: The metrics a sweep's figures show.
+SHOWN = (
+    Metric("accuracy", "accuracy", True),
+    Metric("nll", "NLL", False),
+    Metric("ece", "ECE", False),
+)
+
+
+def _cell_text(mean: float, std: float) -> str:
+    if np.isnan(mean):
+        return "n/a"
+    return f"{mean:.3f}" if np.isnan(std) else f"{mean:.3f}\n±{std:.3f}"
+
+
+def _grid_values(
+    table: pd.DataFrame,
+    column: str,
+    *,
+    rows: str,
+    cols: str,
+    row_order: Sequence[object],
+    col_order: Sequence[object],
+) -> np.ndarray:
+    """``table[column]`` laid out as ``[len(row_order), len(col_order)]``; NaN where absent."""
+    out = np.full((len(row_order), len(col_order)), np.nan)
+    row_at = {v: i for i, v in enumerate(row_order)}
+    col_at = {v: j for j, v in enumerate(col_order)}
+    for r, c, value in zip(table[rows], table[cols], table[column], strict=True):
+        if r in row_at and c in col_at:
+            out[row_at[r], col_at[c]] = value
+    return out
+
+
+def heatmap_figure(
+    table: pd.DataFrame,
+    *,
+    rows: str,
+    cols: str,
+    row_order: Sequence[object],
+    col_order: Sequence[object],
+    title: str,
+    metrics: Sequence[Metric] = SHOWN,
+) -> Figure:
+    """One heat map per metric of its mean over seeds, ``rows`` x ``cols``, annotated ± std.
+
+    Args:
+        table: configurations (rows of ``summary_by_config``), one per (``rows``, ``cols``)
+            pair, with columns ``<metric>_mean`` and ``<metric>_std``.
+        row_order, col_order: the values of ``rows`` and ``cols`` in display order; cells
+            without a configuration (or without a finished run) show ``n/a``.
+    """
+    width = (1.6 + 0.95 * len(col_order)) * len(metrics)
+    fig = Figure(figsize=(width, 1.6 + 0.5 * len(row_order)), layout="constrained")
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    where = {"rows": rows, "cols": cols, "row_order": row_order, "col_order": col_order}
+    for ax, metric in zip(axes, metrics, strict=True):
+        mean = _grid_values(table, f"{metric.name}_mean", **where)
+        std = _grid_values(table, f"{metric.name}_std", **where)
+        cmap = colormaps["viridis" if metric.higher_is_better else "viridis_r"]
+        image = ax.imshow(
+            np.ma.masked_invalid(mean), cmap=cmap.with_extremes(bad="0.9"), aspect="auto"
+        )
+        fig.colorbar(image, ax=ax, shrink=0.8)
+        for i, j in np.ndindex(mean.shape):
+            rgb = image.cmap(image.norm(mean[i, j]))[:3] if np.isfinite(mean[i, j]) else (1, 1, 1)
+            dark = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] < 0.5
+            ax.text(j, i, _cell_text(mean[i, j], std[i, j]), ha="center", va="center",
+                    fontsize=7, color="w" if dark else "k")  # fmt: skip
+        ax.set_xticks(range(len(col_order)), [str(c) for c in col_order], rotation=30, ha="right")
+        ax.set_yticks(range(len(row_order)), [str(r) for r in row_order])
+        ax.set_xlabel(cols)
+        ax.set_ylabel(rows)
+        better = "higher" if metric.higher_is_better else "lower"
+        ax.set_title(f"{metric.label} ({better} is better)", fontsize=10)
+    fig.suptitle(title)
+    return fig
+
+
+class Map(NamedTuple):
+    """One run's map over a 2-D input grid: ``axes [2, size]``, ``values [size, size]``."""
+
+    axes: np.ndarray
+    values: np.ndarray
+
+
+def map_tiles_figure(
+    maps: Mapping[tuple[object, object], Map],
+    *,
+    rows: str,
+    cols: str,
+    row_order: Sequence[object],
+    col_order: Sequence[object],
+    title: str,
+    label: str,
+) -> Figure:
+    """Maps of several runs side by side, ``rows`` x ``cols``, on one colour scale.
+
+    Args:
+        maps: ``{(row value, col value): Map}``; tiles without a map stay empty.
+        label: what the colour shows.
+    """
+    fig = Figure(
+        figsize=(1.2 + 2.0 * len(col_order), 0.8 + 2.0 * len(row_order)), layout="constrained"
+    )
+    axes = fig.subplots(len(row_order), len(col_order), squeeze=False)
+    vmax = max((float(np.nanmax(m.values)) for m in maps.values()), default=1.0)
+    mesh = None
+    for (i, r), (j, c) in ((ri, cj) for ri in enumerate(row_order) for cj in enumerate(col_order)):
+        ax = axes[i, j]
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if (r, c) in maps:
+            m = maps[(r, c)]
+            mesh = ax.pcolormesh(m.axes[0], m.axes[1], m.values, cmap="viridis", vmin=0.0,
+                                 vmax=vmax, shading="auto")  # fmt: skip
+        else:
+            ax.set_facecolor("0.9")
+            ax.text(0.5, 0.5, "n/a", ha="center", va="center", transform=ax.transAxes)
+        if i == 0:
+            ax.set_title(f"{cols}={c}", fontsize=9)
+        if j == 0:
+            ax.set_ylabel(f"{rows}={r}", fontsize=9)
+    if mesh is not None:
+        fig.colorbar(mesh, ax=axes, shrink=0.6, label=label)
+    fig.suptitle(title)
+    return fig
+
+
+def metric_vs_figure(
+    table: pd.DataFrame,
+    *,
+    x: str,
+    lines: Sequence[str],
+    title: str,
+    metrics: Sequence[Metric] = SHOWN,
+) -> Figure:
+    """Each metric against the numeric key ``x``: mean over seeds with ± std error bars, one
+    line per combination of the ``lines`` keys. The x axis is logarithmic when ``x`` spans
+    more than a decade of positive values (a log-spaced grid of scales)."""
+    fig = Figure(figsize=(4.2 * len(metrics), 3.6), layout="constrained")
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    xs = table[x].astype(float)
+    log_x = bool((xs > 0).all() and xs.max() / xs.min() > 10)
+    groups = table.groupby(list(lines), dropna=False, sort=False) if lines else [((), table)]
+    for ax, metric in zip(axes, metrics, strict=True):
+        for name, group in groups:
+            group = group.sort_values(x)
+            values = name if isinstance(name, tuple) else (name,)
+            label = ", ".join(f"{k}={v}" for k, v in zip(lines, values, strict=True)) or None
+            ax.errorbar(group[x].astype(float), group[f"{metric.name}_mean"],
+                        yerr=group[f"{metric.name}_std"].fillna(0.0), marker="o", ms=3,
+                        capsize=2, label=label)  # fmt: skip
+        if log_x:
+            ax.set_xscale("log")
+        ax.set_xlabel(x)
+        ax.set_ylabel(metric.label)
+        ax.grid(alpha=0.3)
+        better = "higher" if metric.higher_is_better else "lower"
+        ax.set_title(f"{metric.label} ({better} is better)", fontsize=10)
+    if lines:
+        axes[-1].legend(fontsize=7, loc="best")
+    fig.suptitle(title)
+    return fig

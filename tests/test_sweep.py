@@ -1,0 +1,158 @@
+"""Sweeps end to end through the CLI: files at the root, failures, re-runs, launchers, report."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = ["debug=smoke", "runtime.compilation_cache=true"]  # the session's cache: compile once
+#: Hydra's launchers log one line "#<job number> : <overrides>" per job they run.
+LAUNCHED = re.compile(r"#(\d+) : (.*)")
+
+
+def bnnrun(cache_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "BNNRUN_CACHE_DIR": str(cache_dir)}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run([sys.executable, "-m", "bnnrun", "-m", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+
+
+def launched(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    """The overrides of every job the sweep ran."""
+    return [m.group(2) for m in LAUNCHED.finditer(proc.stdout + proc.stderr)]
+
+
+def metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+GRID = [*SMOKE, "dataset=moons,circles", "prior=normal,flat", "hyperprior=fixed,half_normal"]
+
+
+@pytest.fixture(scope="module")
+def sweep(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """2 datasets x 2 priors x 2 hyperpriors, of which flat + half_normal cannot be: 6 jobs."""
+    root = tmp_path_factory.mktemp("sweep") / "grid"
+    proc = bnnrun(cache_dir, *GRID, f"hydra.sweep.dir={root}")
+    return root, proc
+
+
+def test_sweep_writes_tables_plots_and_report(sweep) -> None:
+    root, proc = sweep
+    assert proc.returncode == 0, proc.stderr
+    runs = pd.read_csv(root / "summary.csv")
+    assert len(runs) == 6 and set(runs["status"]) == {"ok"}
+    assert list(runs.columns[:6]) == ["dataset", "prior", "hyperprior", "debug", "seed", "status"]
+    assert {"error", "accuracy", "nll", "ece", "brier", "fit_seconds", "run_dir"} <= set(runs)
+    assert all((root / d / "metrics.json").is_file() for d in runs["run_dir"])
+    first = runs.iloc[0]
+    assert first["accuracy"] == metrics(root / first["run_dir"])["accuracy"]
+    by_config = pd.read_csv(root / "summary_by_config.csv")
+    assert len(by_config) == 6
+    assert {"accuracy_mean", "accuracy_std", "accuracy_count", "nll_mean", "ece_std"} <= set(
+        by_config
+    )
+    for name in ["heatmap_dataset=moons", "heatmap_dataset=circles",
+                 "std_maps_dataset=moons,seed=0", "std_maps_dataset=circles,seed=0"]:  # fmt: skip
+        assert (root / "plots" / f"{name}.png").is_file(), name
+    page = (root / "report.html").read_text()
+    assert "On moons, the best configuration by test accuracy" in page
+    assert "On circles, the best configuration by test NLL" in page
+    assert all(f'href="{d}/"' in page.replace("%3D", "=").replace("%2C", ",")
+               for d in runs["run_dir"])  # fmt: skip
+
+
+def test_impossible_combinations_are_left_out_not_failed(sweep) -> None:
+    root, proc = sweep
+    assert "6 to run, 0 already finished (skipped), 2 impossible combinations left out" in (
+        proc.stdout + proc.stderr
+    )
+    assert len(launched(proc)) == 6
+    assert not any("prior=flat" in o and "hyperprior=half_normal" in o for o in launched(proc))
+    assert not list(root.glob("*hyperprior=half_normal*prior=flat*"))
+
+
+def test_report_command_rebuilds_the_same_summary(sweep) -> None:
+    root, _ = sweep
+    before = {n: (root / n).read_bytes() for n in ["summary.csv", "summary_by_config.csv"]}
+    for name in [*before, "report.html"]:
+        (root / name).unlink()
+    script = Path(sys.executable).with_name("bnnrun-report")
+    proc = subprocess.run([str(script), str(root)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "6 runs (6 ok)" in proc.stdout
+    assert {n: (root / n).read_bytes() for n in before} == before
+    assert (root / "report.html").is_file()
+
+
+def test_report_command_refuses_a_directory_without_jobs(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("bnnrun-report")
+    proc = subprocess.run([str(script), str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("bnnrun-report: error: ")
+    assert "holds no job directories" in proc.stderr and len(proc.stderr.splitlines()) == 1
+
+
+def test_failed_jobs_are_recorded_and_rerun_skips_finished_ones(
+    cache_dir: Path, tmp_path: Path
+) -> None:
+    """A 2-point log grid of prior scales: at 1e-30 the prior's log density overflows, so the
+    model has no finite starting point and the job fails. Then one finished run is lost (as if
+    killed) and the same command runs again: only the lost and the failed jobs run."""
+    root = tmp_path / "sweep"
+    args = [*SMOKE, "prior.scale=tag(log,interval(1e-30,1))", "hydra.sweeper.interval_points=2",
+            "seed=0,1", f"hydra.sweep.dir={root}"]  # fmt: skip
+    proc = bnnrun(cache_dir, *args)
+    assert proc.returncode == 1
+    assert len(launched(proc)) == 4
+    assert "2 of 4 jobs did not finish ok" in proc.stderr
+    runs = pd.read_csv(root / "summary.csv")
+    assert sorted(runs["prior.scale"]) == [1e-30, 1e-30, 1.0, 1.0]
+    bad = runs[runs["prior.scale"] == 1e-30]
+    assert set(bad["status"]) == {"failed"}
+    assert bad["error"].str.startswith("the model's log density is not finite").all()
+    assert all(f"{d}: failed" in proc.stderr for d in bad["run_dir"])
+    good = runs[runs["prior.scale"] == 1.0]
+    assert set(good["status"]) == {"ok"} and good["accuracy"].notna().all()
+    assert (root / "plots" / "vs_prior.scale.png").is_file()
+
+    lost, kept = root / good["run_dir"].iloc[0], root / good["run_dir"].iloc[1]
+    (lost / "metrics.json").unlink()
+    stamp = (kept / "metrics.json").stat().st_mtime_ns
+    again = bnnrun(cache_dir, *args)
+    assert again.returncode == 1
+    rerun = launched(again)
+    assert len(rerun) == 3, rerun  # 2 failed + 1 lost; the finished one is skipped
+    assert "3 to run, 1 already finished (skipped)" in again.stdout + again.stderr
+    assert (kept / "metrics.json").stat().st_mtime_ns == stamp
+    assert metrics(lost)["status"] == "ok"
+    counts = pd.read_csv(root / "summary.csv")["status"].value_counts().to_dict()
+    assert counts == {"ok": 2, "failed": 2}
+
+
+@pytest.mark.parametrize(
+    "launcher",
+    [
+        ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+        ["hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=1"],
+    ],
+    ids=["joblib", "submitit_local"],
+)
+def test_launcher_runs_jobs_in_other_processes(cache_dir: Path, tmp_path: Path, launcher) -> None:
+    root = tmp_path / "sweep"
+    proc = bnnrun(cache_dir, *SMOKE, *launcher, "seed=0,1", f"hydra.sweep.dir={root}")
+    assert proc.returncode == 0, proc.stderr
+    runs = pd.read_csv(root / "summary.csv")
+    assert sorted(runs["seed"]) == [0, 1] and set(runs["status"]) == {"ok"}
+    for d in runs["run_dir"]:
+        log = (root / d / "bnnrun.log").read_text()
+        assert "XLA CPU threads: 1 (the launcher runs jobs side by side)" in log
+    assert (root / "report.html").is_file()
