@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,8 +15,21 @@ import pytest
 from bnnrun.app import CONF_DIR
 from bnnrun.config import Config, to_run_config
 from bnnrun.precheck import compose_config, without_hydra
+from bnnrun.runtime import configure_jax
 
 REPO = Path(__file__).resolve().parents[1]
+
+# One persistent compilation cache for the whole session, shared by the tests in this process,
+# every pytest-xdist worker (they inherit the variable) and every CLI subprocess: each program
+# compiles once. (Makefile runs pytest with PYTHONHASHSEED=0, as the CLI does, so all of them
+# trace identical programs.)
+_SESSION_CACHE = "BNNRUN_TEST_SESSION_CACHE"
+if _SESSION_CACHE not in os.environ:
+    os.environ[_SESSION_CACHE] = tempfile.mkdtemp(prefix="bnnrun-test-cache-")
+    atexit.register(shutil.rmtree, os.environ[_SESSION_CACHE], ignore_errors=True)
+CACHE_DIR = Path(os.environ[_SESSION_CACHE])
+os.environ["BNNRUN_CACHE_DIR"] = str(CACHE_DIR)
+configure_jax(compilation_cache=True)
 
 
 def make_config(*overrides: str) -> Config:
@@ -22,9 +38,9 @@ def make_config(*overrides: str) -> Config:
 
 
 @pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One JAX compilation cache for the whole session, so CLI tests compile each program once."""
-    return tmp_path_factory.mktemp("bnnrun-cache")
+def cache_dir() -> Path:
+    """The session's JAX compilation cache (``BNNRUN_CACHE_DIR`` of every CLI subprocess)."""
+    return CACHE_DIR
 
 
 @pytest.fixture

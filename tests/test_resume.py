@@ -149,7 +149,6 @@ def test_killed_run_resumes_to_the_same_numbers(cache_dir: Path, tmp_path: Path)
         f"inference.chunk_size={every}",
         f"inference.checkpoint_every={every}",
         "runtime.cpu_threads=1",  # the two runs below share the machine's cores
-        "runtime.compilation_cache=true",
     ]
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     logs = {name: tmp_path / f"{name}.err" for name in ["whole", "cut", "refused", "resumed"]}

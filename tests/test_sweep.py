@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SMOKE = ["debug=smoke", "runtime.compilation_cache=true"]  # the session's cache: compile once
+SMOKE = ["debug=smoke"]
 #: Hydra's launchers log one line "#<job number> : <overrides>" per job they run.
 LAUNCHED = re.compile(r"#(\d+) : (.*)")
 
