@@ -16,6 +16,8 @@ from typing import Any
 
 import jax
 
+from bnnrun.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 _PLATFORM_ALIASES = {"gpu": "cuda"}
@@ -89,6 +91,8 @@ def configure_jax(
             jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
         if cpu_threads is not None and (platform in (None, "cpu")):
             _with_thread_pool_size(cpu_threads)
+        if platform is not None:
+            _require_backend(platform)
     elif platform is not None and jax.default_backend() != _PLATFORM_ALIASES.get(
         platform, platform
     ).replace("cuda", "gpu"):
@@ -96,6 +100,20 @@ def configure_jax(
             "JAX already runs on %s; runtime.platform=%s ignored", jax.default_backend(), platform
         )
     return jax.default_backend()
+
+
+def _require_backend(platform: str) -> None:
+    """Start JAX's backend for ``platform``, or say clearly that this JAX has none."""
+    try:
+        jax.devices()
+    except Exception as exc:  # JAX raises a bare AssertionError or a RuntimeError here
+        gpu = platform in ("gpu", "cuda")
+        hint = " (NVIDIA GPUs: install bnnrun's `cuda` extra)" if gpu else ""
+        raise ConfigError(
+            f"runtime.platform={platform} is not available: this JAX ({jax.__version__}) has no "
+            f"working {platform} backend{hint}; use runtime.platform=cpu, or null for JAX's "
+            "default device"
+        ) from exc
 
 
 def available_cores() -> int:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -175,3 +176,13 @@ def test_help_lists_groups_and_options(run_cli) -> None:
     ]:
         assert line in out, line
     assert "schema" not in out.split("== Config ==")[0]
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="needs a machine without a GPU")
+def test_unavailable_platform_is_one_clear_error(run_cli, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = run_cli("debug=smoke", "runtime.platform=gpu", f"hydra.run.dir={out}")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines == [lines[0]] and "runtime.platform=gpu is not available" in lines[0], proc.stderr
+    assert json.loads((out / "metrics.json").read_text())["status"] == "failed"

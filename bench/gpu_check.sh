@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Everything bnnrun checks on a GPU, in one go (a few minutes on one H100/H200):
+#   1. the default run (moons, 50,000 SVI steps) JIT-compiled on the GPU, and run twice to check
+#      that the same config and seed give the same numbers there too;
+#   2. bench/svi_speed.py: SVI step time against a deterministic network of the same shape;
+#   3. bench/cnn_speed.py: the paper's CNN, SVI vs deterministic step, loop and predictive strategies;
+#   4. bench/quality.py --only fashion_mnist: the paper's CNN on Fashion-MNIST (needs its files).
+#
+#     bash bench/gpu_check.sh RESULTS_DIR        # needs bnnrun importable and a GPU JAX
+#
+# Each step has its own time limit, so one slow step cannot hide the others' results.
+set -u
+out=${1:?usage: bench/gpu_check.sh RESULTS_DIR}
+mkdir -p "$out"
+export PYTHONHASHSEED=0 PYTHONUNBUFFERED=1 BNNRUN_CACHE_DIR=${BNNRUN_CACHE_DIR:-/tmp/bnnrun-gpu-cache}
+py=${PYTHON:-python3}
+runs=$(mktemp -d)
+
+step() {  # step SECONDS NAME COMMAND...
+    local limit=$1 name=$2
+    shift 2
+    echo "=== $name"
+    local t0=$SECONDS
+    timeout "$limit" "$@"
+    echo "=== $name: exit $? after $((SECONDS - t0)) s"
+}
+
+"$py" -c 'import jax; print("jax", jax.__version__, jax.devices())'
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+
+for i in 1 2; do
+    step 90 "default run $i" "$py" -m bnnrun runtime.platform=gpu runtime.progress=false \
+        "hydra.run.dir=$runs/default$i"
+    cp "$runs/default$i/metrics.json" "$out/default$i-metrics.json" 2>/dev/null
+done
+"$py" - "$runs" <<'EOF'
+import json, sys
+a, b = (json.load(open(f"{sys.argv[1]}/default{i}/metrics.json")) for i in (1, 2))
+keys = ["accuracy", "nll", "ece", "elbo_final"]
+print("same numbers twice on the GPU:", all(a[k] == b[k] for k in keys), {k: a[k] for k in keys})
+print("backend", a["backend"], "fit_seconds", a["fit_seconds"], "compile", a.get("compile_seconds"))
+EOF
+step 100 "svi_speed" "$py" bench/svi_speed.py --platform gpu --steps 5000 --repeats 3 \
+    --no-pymc --out "$out"
+step 150 "cnn_speed" "$py" bench/cnn_speed.py --quick --out "$out/cnn_speed-gpu.json"
+step 200 "quality fashion_mnist" "$py" bench/quality.py --only fashion_mnist \
+    --out "$out/quality-gpu.json"
