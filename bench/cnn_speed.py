@@ -133,7 +133,16 @@ class DeterministicRunner:
             updates, o = tx.update(grads, o, p)
             return optax.apply_updates(p, updates), o, value
 
+        def scan_update(p, o, x, y, rows):
+            def body(carry, idx):
+                p, o, _ = update(*carry, x, y, idx)
+                return (p, o), None
+
+            (p, o), _ = jax.lax.scan(body, (p, o), rows)
+            return p, o
+
         self.update = jax.jit(update, donate_argnums=(0, 1))
+        self.scan_update = jax.jit(scan_update, donate_argnums=(0, 1))
 
     def step(self) -> None:
         self.i = (self.i + 1) % len(self.idx)
@@ -142,9 +151,16 @@ class DeterministicRunner:
         )
         value.block_until_ready()
 
+    def scan(self, length: int) -> None:
+        self.params, self.opt = self.scan_update(
+            self.params, self.opt, self.x, self.y, self.idx[:length]
+        )
+        jax.block_until_ready(self.params)
 
-def svi_vs_deterministic() -> dict:
-    """Seconds per step of SVI and of deterministic training, interleaved, and their ratio."""
+
+def svi_vs_deterministic(loop: str = "step", length: int = 20) -> dict:
+    """Seconds per step of SVI and of deterministic training, interleaved, and their ratio:
+    one jitted step per call (``loop="step"``) or ``length`` steps in one ``lax.scan``."""
     cfg = config(
         "experiment=paper_mnist", "inference.num_epochs=1", "inference.warm_start_epochs=0"
     )
@@ -152,10 +168,14 @@ def svi_vs_deterministic() -> dict:
     svi = SVIRunner(cfg, data)
     net, *_ = build(cfg, data)
     det = DeterministicRunner(cfg, data, net)
+    if loop == "step":
+        svi_fn, det_fn, per_call = svi.step, det.step, 1
+    else:
+        svi_fn, det_fn, per_call = lambda: svi.scan(length), lambda: det.scan(length), length
     svi_s, det_s = [], []
     for _ in range(REPEATS):  # interleaved, so a burst of load hits both alike
-        det_s += median_seconds(det.step, steps=STEPS)[:1]
-        svi_s += median_seconds(svi.step, steps=STEPS)[:1]
+        det_s += [t / per_call for t in median_seconds(det_fn, steps=STEPS)[:1]]
+        svi_s += [t / per_call for t in median_seconds(svi_fn, steps=STEPS)[:1]]
     ratios = [s / d for s, d in zip(svi_s, det_s, strict=True)]
     return {
         "svi_step_ms": 1e3 * float(np.median(svi_s)),
@@ -246,11 +266,17 @@ def main() -> int:
     }
     if jax.default_backend() == "cpu":
         result["cpu_threads"] = threads()
+    else:  # where a run's `inference.loop=auto` takes scan (scan on CPU is ~10x slower)
+        result["svi_vs_deterministic_in_scan"] = svi_vs_deterministic("scan")
     result["bench_seconds"] = time.perf_counter() - t0
     ARGS.out.parent.mkdir(parents=True, exist_ok=True)
     ARGS.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
-    ratio = result["svi_vs_deterministic"]["ratio_median"]
+    # The target holds for the loop a run uses (fit.resolve_loop): step on CPU, scan elsewhere.
+    used = (
+        "svi_vs_deterministic" if jax.default_backend() == "cpu" else "svi_vs_deterministic_in_scan"
+    )
+    ratio = result[used]["ratio_median"]
     ok = ratio <= TARGET_RATIO
     print(
         f"SVI step / deterministic step = {ratio:.2f} "
