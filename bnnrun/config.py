@@ -278,10 +278,15 @@ class FixedHyperpriorConfig:
 
 @dataclass
 class HalfHyperpriorConfig:
-    """HalfNormal(scale) or HalfCauchy(scale) over each layer's prior scale."""
+    """HalfNormal(scale) or HalfCauchy(scale) over each layer's prior scale.
+
+    ``noncentered``: sample each weight as ``z ~ prior(0, 1)`` and set ``w = loc + s * z``
+    (NumPyro's ``LocScaleReparam``), instead of ``w ~ prior(loc, s)``.
+    """
 
     kind: HyperpriorKind = MISSING
     scale: float = 1.0
+    noncentered: bool = False
 
     def __post_init__(self) -> None:
         _require(self.scale > 0, "hyperprior.scale", "> 0", self.scale)
@@ -289,11 +294,13 @@ class HalfHyperpriorConfig:
 
 @dataclass
 class InverseGammaHyperpriorConfig:
-    """InverseGamma(concentration, rate) over each layer's prior scale."""
+    """InverseGamma(concentration, rate) over each layer's prior scale (``noncentered`` as
+    for :class:`HalfHyperpriorConfig`)."""
 
     kind: HyperpriorKind = HyperpriorKind.inverse_gamma
     concentration: float = 1.0
     rate: float = 1.0
+    noncentered: bool = False
 
     def __post_init__(self) -> None:
         _require(self.concentration > 0, "hyperprior.concentration", "> 0", self.concentration)

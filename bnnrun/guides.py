@@ -34,7 +34,8 @@ _glorot = jax.nn.initializers.glorot_normal(in_axis=-2, out_axis=-1)
 
 def init_to_network_default(site: dict[str, Any] | None = None) -> Any:
     """NumPyro init strategy: weights (``*.w``) Glorot-normal, biases (``*.b``) zero, and every
-    other latent site (the hyperprior scales) at its prior median.
+    other latent site (the hyperprior scales) at its prior median; a non-centred model's
+    ``*.w_decentered`` and ``*.b_decentered`` like ``*.w`` and ``*.b``.
 
     Prior medians would start every weight at 0 (or nowhere, for the flat prior); a standard
     network initialisation breaks the symmetry between hidden units. The random draw uses the
@@ -43,7 +44,8 @@ def init_to_network_default(site: dict[str, Any] | None = None) -> Any:
     if site is None:
         return partial(init_to_network_default)  # NumPyro expects a partial
     if site["type"] == "sample" and not site["is_observed"]:
-        name = site["name"]
+        # A non-centred model's weight is s * z: z starts where the weight would.
+        name = site["name"].removesuffix("_decentered")
         shape = tuple(site["kwargs"].get("sample_shape", ())) + tuple(site["fn"].shape())
         if name.endswith(".w") and len(shape) >= 2:
             key = site["kwargs"].get("rng_key")

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 from numpyro import handlers
+from numpyro.infer.reparam import LocScaleReparam
 
 from bnnrun.hyperpriors import hyperprior_hparams, scale_distribution
 from bnnrun.nets import Network
@@ -77,6 +78,10 @@ class BNN:
         given_batches: if true, ``x`` and ``y`` are one minibatch of the N training points,
             chosen outside the model (e.g. an epoch's shuffled batch); the plate keeps size N,
             so the batch's log likelihood is scaled by N / len(x). Excludes ``batch_size``.
+        noncentered: with a learned scale s, sample each parameter as ``z ~ prior(0, 1)`` at
+            site ``<site>_decentered`` and record ``<site> = loc + s * z`` as a deterministic
+            site (NumPyro's ``LocScaleReparam``). The model is the same; a mean-field guide
+            over (s, z) is not, and fits hierarchical posteriors far better (README).
     """
 
     net: Network
@@ -86,6 +91,7 @@ class BNN:
     batch_size: int | None = None
     informed: tuple[str, ...] | None = None
     given_batches: bool = False
+    noncentered: bool = False
 
     def __post_init__(self) -> None:
         if self.given_batches and self.batch_size is not None:
@@ -138,8 +144,23 @@ class BNN:
                 prior = prior_distribution(
                     self.prior, hp["prior"], shape=shape, scale=scale, loc=loc
                 )
-                params[layer][role] = numpyro.sample(site, prior)
+                if scale_prior is not None and self.noncentered:
+                    shape_params = ("df",) if self.prior == "student_t" else ()
+                    reparam = LocScaleReparam(centered=0, shape_params=shape_params)
+                    with handlers.reparam(config={site: reparam}):
+                        params[layer][role] = numpyro.sample(site, prior)
+                else:
+                    params[layer][role] = numpyro.sample(site, prior)
         return params
+
+    def derived_params(self, draws: Mapping[str, Any], hp: HParams) -> dict[str, jax.Array]:
+        """The deterministic parameter sites (e.g. ``layer1.w`` of a non-centred model) at
+        latent values ``draws`` ``{site: [*shape]}``: one draw, no leading sample axis
+        (``jax.vmap`` it over draws)."""
+        tr = handlers.trace(
+            handlers.substitute(handlers.seed(self.sample_params, 0), data=dict(draws))
+        ).get_trace(hp)
+        return {k: v["value"] for k, v in tr.items() if v["type"] == "deterministic"}
 
 
 def params_from_sites(net: Network, sites: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

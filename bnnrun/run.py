@@ -49,6 +49,7 @@ from bnnrun.objective import (
 from bnnrun.optim import build_optimizer
 from bnnrun.predict import chunk_sizes, predictive_probs, resolve_sample_chunk, sample_guide
 from bnnrun.priors import distribution_family
+from bnnrun.runtime import RUN_ONCE
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +90,14 @@ class Fitted:
             keep = np.linspace(0, total - 1, num_samples).round().astype(int)
             return {k: v[keep] for k, v in self.samples.items()}
         assert self.program is not None
-        return sample_guide(
+        latent = sample_guide(
             self.program.guide,
             self.params,
             key=key,
             num_samples=num_samples,
             model_args=self._model_args(),
         )
+        return self._with_derived(latent, batched=True)
 
     def point_estimate(self) -> dict[str, np.ndarray]:
         """``{site: array}`` of every latent site: the posterior mean (the guide's, or the
@@ -103,7 +105,20 @@ class Fitted:
         if self.samples is not None:
             return {k: v.mean(axis=0) for k, v in self.samples.items()}
         assert self.program is not None
-        return guide_median(_guide(self.program.model, self.cfg), self.params, self._model_args())
+        median = guide_median(_guide(self.program.model, self.cfg), self.params, self._model_args())
+        return self._with_derived(median, batched=False)
+
+    def _with_derived(self, latent: dict[str, np.ndarray], *, batched: bool) -> dict[str, Any]:
+        """``latent`` plus the parameters a non-centred model derives from it (``layer1.w``
+        from ``layer1.w_decentered`` and ``layer1.w_scale``), so every later stage sees the
+        network's weights by their own names. NUTS samples hold them already."""
+        assert self.program is not None
+        model = self.program.model
+        if not model.noncentered:
+            return latent
+        fn = jax.vmap(model.derived_params, in_axes=(0, None)) if batched else model.derived_params
+        derived = jax.jit(fn, compiler_options=RUN_ONCE)(latent, self.hp)
+        return {**latent, **{k: np.asarray(v) for k, v in derived.items()}}
 
     def probs(self, draws: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
         """Predictive class probabilities ``[S, N, C]`` at inputs ``x``."""
@@ -168,6 +183,7 @@ def build(
         batch_size=batch_size if batch_size and batch_size < len(data.y_train) else None,
         informed=informed,
         given_batches=epochs,
+        noncentered=getattr(cfg.hyperprior, "noncentered", False),
     )
     hp = model_hparams(cfg.prior, cfg.hyperprior, objective=_objective(cfg), centres=centres)
     if inf.method == "nuts":

@@ -249,3 +249,27 @@ def test_build_wires_the_chosen_elbo_and_particles() -> None:
 def test_impossible_new_options_are_refused(overrides: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         make_config(*overrides)
+
+
+def test_noncentered_run_reports_weights_by_their_own_names(tmp_path: Path) -> None:
+    """A non-centred model's guide holds ``<site>_decentered``; draws, the point estimate, the
+    ArviZ export and the plots still see each weight as ``<site> = s * z`` (loc 0)."""
+    import arviz as az
+
+    cfg = make_config(*SMALL, "hyperprior=half_normal", "hyperprior.noncentered=true")
+    record = execute(cfg, tmp_path)
+    assert record["status"] == "ok" and (tmp_path / "weights_last_layer.png").is_file()
+    with np.load(tmp_path / "posterior.npz") as post:
+        assert "layer2.w_decentered_auto_loc" in post and "layer2.w_auto_loc" not in post
+    save_hydra_config(cfg, tmp_path)
+    fitted = load_fitted(tmp_path)
+    draws = fitted.draws(key=jax.random.PRNGKey(0), num_samples=4)
+    np.testing.assert_allclose(
+        draws["layer2.w"], draws["layer2.w_scale"][:, None, None] * draws["layer2.w_decentered"]
+    )
+    point = fitted.point_estimate()
+    np.testing.assert_allclose(
+        point["layer2.w"], point["layer2.w_scale"] * point["layer2.w_decentered"]
+    )
+    idata = az.from_netcdf(tmp_path / "posterior.nc")
+    assert idata.posterior["layer2.w"].shape == (1, 8, 5, 5)

@@ -88,6 +88,41 @@ def test_log_joint_matches_scipy(prior: str, hyperprior: str) -> None:
     np.testing.assert_allclose(float(got), expected, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("prior", ["normal", "laplace", "cauchy", "student_t"])
+def test_noncentered_model_samples_standard_noise_and_derives_the_weights(prior: str) -> None:
+    """Non-centred: latent ``<site>_decentered`` z ~ prior(0, 1) and the scale s; the weight
+    ``<site> = loc + s * z`` is deterministic, and the likelihood sees it."""
+    cfg = make_config(f"prior={prior}", "hyperprior=inverse_gamma", *PRIOR_ARGS)
+    net = MLP(sizes=(2, 3, 2), activation="tanh")
+    model = BNN(net=net, prior=prior, hyperprior="inverse_gamma", num_data=4, noncentered=True)
+    hp = model_hparams(cfg.prior, cfg.hyperprior)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(4, 2)).astype(np.float32)
+    y = np.array([0, 1, 1, 0], np.int32)
+    latent: dict[str, np.ndarray] = {}
+    weights: dict[str, np.ndarray] = {}
+    expected = 0.0
+    for layer, roles in net.param_shapes().items():
+        for role, shape in roles.items():
+            site = site_name(layer, role)
+            z = rng.normal(size=shape).astype(np.float32)
+            scale = np.float32(rng.uniform(0.5, 2.0))
+            latent[f"{site}_decentered"], latent[f"{site}_scale"] = z, scale
+            weights[site] = cfg.prior.loc + scale * z
+            expected += stats.invgamma(1.0, scale=1.0).logpdf(scale)
+            expected += scipy_prior(prior, 1.0, cfg).logpdf(z + cfg.prior.loc).sum()
+    logits = np.asarray(net.apply(params_from_sites(net, weights), jnp.asarray(x)), np.float64)
+    expected += log_softmax(logits, axis=-1)[np.arange(4), y].sum()
+
+    got, tr = log_density(model, (jnp.asarray(x), jnp.asarray(y), hp), {}, latent)
+    np.testing.assert_allclose(float(got), expected, rtol=1e-5, atol=1e-4)
+    assert tr["layer1.w"]["type"] == "deterministic"
+    derived = model.derived_params(latent, hp)
+    assert sorted(derived) == sorted(weights)
+    for site, w in weights.items():
+        np.testing.assert_allclose(derived[site], w, rtol=1e-6)
+
+
 def test_site_names_name_layer_and_role() -> None:
     net = MLP(sizes=(2, 5, 5, 2))
     model = BNN(net=net, prior="normal", hyperprior="half_cauchy", num_data=3)

@@ -81,3 +81,13 @@ def test_two_nuts_runs_in_one_process(tmp_path: Path) -> None:
         cfg = make_config("debug=smoke_nuts", f"seed={seed}")
         assert execute(cfg, tmp_path / str(seed))["status"] == "ok"
         assert (tmp_path / str(seed) / "posterior.nc").is_file()
+
+
+def test_nuts_on_a_noncentered_model_keeps_the_weights(tmp_path: Path) -> None:
+    import arviz as az
+
+    cfg = make_config("debug=smoke_nuts", "hyperprior=half_normal", "hyperprior.noncentered=true")
+    assert execute(cfg, tmp_path)["status"] == "ok"
+    post = az.from_netcdf(tmp_path / "posterior.nc").posterior
+    w, z, s = (post[k].values for k in ["layer1.w", "layer1.w_decentered", "layer1.w_scale"])
+    np.testing.assert_allclose(w, s[..., None, None] * z, rtol=1e-5)
