@@ -34,7 +34,7 @@ def parse() -> argparse.Namespace:
 
 
 ARGS = parse()
-from bnnrun.runtime import configure_jax  # noqa: E402
+from bnnrun.runtime import configure_jax, cpu_model  # noqa: E402
 
 configure_jax(cpu_threads=ARGS.threads, compilation_cache=False)
 
@@ -253,7 +253,7 @@ def main() -> int:
     t0 = time.perf_counter()
     result = {
         "hardware": {
-            "cpu": platform.processor() or platform.machine(),
+            "cpu": cpu_model(),
             "cores": os.cpu_count(),
             "backend": jax.default_backend(),
             "devices": [str(d) for d in jax.devices()],

@@ -22,6 +22,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from bnnrun.runtime import cpu_model
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 
@@ -53,16 +55,6 @@ REPORTED = [
     "predict_seconds",
     "total_seconds",
 ]
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run(name: str, extra: list[str], out_root: Path) -> dict:

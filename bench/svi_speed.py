@@ -19,18 +19,16 @@ Usage: ``python bench/svi_speed.py [--steps 20000] [--repeats 5] [--threads 1]``
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bnnrun.runtime import configure_jax
+from bnnrun.runtime import configure_jax, cpu_model
 
 
 def parse() -> argparse.Namespace:
@@ -157,13 +155,7 @@ def main() -> None:
 
 def machine() -> str:
     """CPU model and visible cores, e.g. ``Intel(R) Xeon(R) Processor, 2 cores``."""
-    model = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{model}, {len(os.sched_getaffinity(0))} cores"
+    return f"{cpu_model()}, {len(os.sched_getaffinity(0))} cores"
 
 
 def pymc_advi_rate(data, cfg, *, steps: int) -> float | None:

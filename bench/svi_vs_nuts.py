@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bnnrun.runtime import cpu_model
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -33,16 +34,6 @@ RUNS = {
     "svi_mvn": ["inference.guide=mvn"],
     "svi_delta": ["inference.guide=delta"],
 }
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def run(name: str, overrides: list[str], out: Path) -> dict:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -29,18 +28,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from bnnrun.runtime import cpu_model
+
 TARGET_SECONDS = 300.0
 GRID = ["-m", "experiment=paper_synthetic", "seed=0"]
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def cpu_seconds() -> float:
@@ -88,7 +79,7 @@ def main() -> None:
     parser.add_argument("--no-warm", action="store_true", help="skip the warm-cache sweep")
     parser.add_argument("overrides", nargs="*", help="extra bnnrun overrides")
     args = parser.parse_args()
-    print(f"machine: {cpu_name()}, {os.cpu_count()} cores; load average {os.getloadavg()}")
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores; load average {os.getloadavg()}")
     with tempfile.TemporaryDirectory(prefix="bnnrun-bench-") as tmp:
         root, cache = Path(tmp), Path(tmp) / "cache"
         cold, cold_cpu = run_sweep(root / "cold", cache, args.overrides)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import platform
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,16 @@ def _require_backend(platform: str) -> None:
             f"working {platform} backend{hint}; use runtime.platform=cpu, or null for JAX's "
             "default device"
         ) from exc
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux's ``/proc/cpuinfo``), else what Python's ``platform`` knows:
+    benchmarks record it with their numbers."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def available_cores() -> int:
