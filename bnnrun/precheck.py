@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra._internal.utils import get_args_parser
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import MissingConfigException
 from omegaconf import DictConfig, open_dict
@@ -28,9 +29,15 @@ from bnnrun.sweep.grid import endpoints
 
 
 def compose_config(overrides: Sequence[str], *, conf_dir: Path) -> DictConfig:
-    """The config Hydra composes for ``overrides``, including its ``hydra`` node."""
+    """The config Hydra composes for ``overrides``, including its ``hydra`` node.
+
+    It also becomes Hydra's current config, so that ``${hydra:...}`` values (e.g. the
+    transfer experiments' ``${hydra:sweep.dir}``) resolve as they will in the run.
+    """
     with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3", job_name="bnnrun"):
-        return compose("config", overrides=list(overrides), return_hydra_config=True)
+        cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
 
 
 def without_hydra(cfg: DictConfig) -> DictConfig:

@@ -27,9 +27,14 @@ from bnnrun.checkpoint import (
     check_resumable,
     fingerprint,
 )
-from bnnrun.config import Config, GuideName, InformedPriorConfig, load_config
+from bnnrun.config import (
+    Config,
+    GuideName,
+    InformedPriorConfig,
+    config_from_record,
+)
 from bnnrun.data import Dataset, load_dataset
-from bnnrun.errors import ConfigError
+from bnnrun.errors import ConfigError, DataError
 from bnnrun.fit import FitResult, SVIProgram, cached_program, fit_svi
 from bnnrun.guides import build_guide, guide_median
 from bnnrun.informed import CENTRES, informed_layers, load_centres
@@ -205,10 +210,18 @@ def build(
 
 
 def load_fitted(run_dir: Path) -> Fitted:
-    """Rebuild a finished run's posterior from its ``.hydra/config.yaml`` and ``posterior.npz``
-    (an informed run's prior centres from its ``prior_centres.npz``)."""
+    """Rebuild a finished run's posterior from the resolved config its ``metrics.json``
+    records and its ``posterior.npz`` (an informed run's prior centres from its
+    ``prior_centres.npz``).
+
+    Raises:
+        DataError: ``run_dir`` holds no finished run.
+    """
     run_dir = Path(run_dir)
-    cfg = load_config(run_dir / ".hydra" / "config.yaml")
+    record = rundir.read_metrics(run_dir) or {}
+    if "config" not in record:
+        raise DataError(f"{run_dir} holds no finished bnnrun run (no config in its metrics.json)")
+    cfg = config_from_record(record["config"], where=run_dir / rundir.METRICS)
     data = load_dataset(cfg.dataset)
     centres = rundir.load_npz(run_dir / CENTRES) if (run_dir / CENTRES).exists() else None
     net, _, hp, program = build(cfg, data, centres=centres)
