@@ -21,21 +21,74 @@ from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+
+from bnnrun.config import Config, InformedPriorConfig
+from bnnrun.errors import ConfigError
 
 log = logging.getLogger("bnnrun")
 
+#: ``_target_`` of the callback, as the experiments' YAML names it.
+TARGET = f"{__name__}.Pretrain"
 
-def fixed_overrides(task_overrides: Sequence[str]) -> list[str]:
-    """The command line's overrides that are not swept (``key=value``, not ``key=a,b``):
-    those hold for the pretraining too."""
-    parsed = OverridesParser.create().parse_overrides(list(task_overrides))
-    return [ov.input_line for ov in parsed if not ov.is_sweep_override()]
+
+def pretraining_overrides(task_overrides: Sequence[str], pretrain: Sequence[str]) -> list[str]:
+    """The overrides of the pretraining run: the command line's fixed (not swept) overrides,
+    then the experiment's ``pretrain`` ones.
+
+    A command-line override of a key that ``pretrain`` sets, or of a key inside a group or
+    node it sets (``prior.layers`` when it says ``prior=normal``), is left out: the pretraining
+    defines those itself, and e.g. an informed prior's keys do not exist in a normal prior.
+    Swept overrides (``key=a,b``, intervals) belong to the jobs only.
+    """
+    parser = OverridesParser.create()
+    own = [ov.key_or_group for ov in parser.parse_overrides(list(pretrain))]
+
+    def replaced(key: str) -> bool:
+        return any(key == k or key.startswith(f"{k}.") for k in own)
+
+    fixed = [
+        ov.input_line
+        for ov in parser.parse_overrides(list(task_overrides))
+        if not ov.is_sweep_override() and not replaced(ov.key_or_group)
+    ]
+    return [*fixed, *pretrain]
 
 
 def pretrain_command(overrides: Sequence[str], run_dir: Path) -> list[str]:
-    """``bnnrun OVERRIDES`` into ``run_dir``, continuing an interrupted pretraining there."""
-    return [sys.executable, "-m", "bnnrun", *overrides, f"hydra.run.dir={run_dir}", "resume=true"]
+    """``bnnrun OVERRIDES`` into ``run_dir`` (``overrides`` include ``resume=true``, so an
+    interrupted pretraining there continues from its checkpoint)."""
+    return [sys.executable, "-m", "bnnrun", *overrides, f"hydra.run.dir={run_dir}"]
+
+
+def pretrain_dir(hydra_cfg: DictConfig) -> Path | None:
+    """Where the :class:`Pretrain` callback of a composed ``hydra`` node writes (None if the
+    config has no such callback)."""
+    for callback in (hydra_cfg.get("callbacks") or {}).values():
+        if callback is not None and callback.get("_target_") == TARGET:
+            return Path(callback.run_dir)
+    return None
+
+
+def check_pretrained(cfg: Config, hydra_cfg: DictConfig) -> None:
+    """Refuse a single run whose informed prior reads a transfer experiment's pretraining that
+    does not exist (only the experiment's sweep runs it).
+
+    Raises:
+        ConfigError: naming the missing directory and how to fill it.
+    """
+    if not isinstance(cfg.prior, InformedPriorConfig) or cfg.prior.source is None:
+        return
+    where = pretrain_dir(hydra_cfg)
+    source = Path(cfg.prior.source)
+    if where is None or source != where or source.is_dir():
+        return
+    experiment = hydra_cfg.runtime.choices.get("experiment")
+    raise ConfigError(
+        f"prior.source={str(source)!r}, the pretraining of experiment={experiment}, does not "
+        f"exist: the sweep pretrains it first (bnnrun -m experiment={experiment}); for one "
+        "run, set hydra.sweep.dir to a sweep of it that has run, or set prior.source"
+    )
 
 
 class Pretrain(Callback):
@@ -46,7 +99,8 @@ class Pretrain(Callback):
             ``prior.source`` from there).
         overrides: what makes the pretraining run from the sweep's config: the source data
             set and its fit, e.g. ``[prior=normal, dataset.classes=[0,1,2,3,4], seed=0]``.
-            They come after the command line's fixed overrides, so they win.
+            They replace the command line's overrides of the same keys
+            (:func:`pretraining_overrides`).
     """
 
     def __init__(self, *, run_dir: str, overrides: Sequence[str]) -> None:
@@ -54,6 +108,7 @@ class Pretrain(Callback):
         self.overrides = list(overrides)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # Imported here: Hydra instantiates callbacks in every bnnrun process, runs included.
         from hydra import compose
 
         from bnnrun.app import EXIT_BAD_INPUT, full_errors, say
@@ -62,8 +117,16 @@ class Pretrain(Callback):
         from bnnrun.rundir import discard_unfinished
         from bnnrun.sweep.resume import JobState, job_state
 
-        overrides = [*fixed_overrides(config.hydra.overrides.task), *self.overrides]
+        overrides = [
+            # Unresolved, as Hydra's sweeper reads them: `key=${other}` stays an interpolation.
+            *pretraining_overrides(
+                OmegaConf.to_container(config.hydra.overrides.task, resolve=False),
+                self.overrides,
+            ),
+            "resume=true",
+        ]
         try:
+            # The very config the pretraining process will record, to compare with a finished one.
             cfg = to_run_config(compose(kwargs.get("config_name"), overrides=overrides))
         except BnnrunError as exc:
             if full_errors():
