@@ -155,7 +155,7 @@ def sweep(cache_dir: Path, root: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.slow  # 45-65 s on 2 shared cores, nearly all of it compiling three model structures
+@pytest.mark.slow  # 42-65 s on 2 shared cores, most of it compiling three model structures
 def test_transfer_sweep_pretrains_once_and_centres_the_informed_priors_there(
     cache_dir: Path, tmp_path: Path
 ) -> None:
