@@ -12,6 +12,7 @@ combination from a broken job.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -60,14 +61,43 @@ class CirclesConfig(MoonsConfig):
         _require(0 < self.factor < 1, "dataset.factor", "in (0, 1)", self.factor)
 
 
+#: Every image data set (digits, MNIST, Fashion-MNIST) has ten classes, labelled 0-9.
+IMAGE_CLASSES = 10
+
+
+def _check_classes(classes: list[int] | None, dataset: str) -> None:
+    """``dataset.classes``: null, or at least two distinct labels of the data set."""
+    if classes is None:
+        return
+    _require(
+        len(classes) >= 2 and len(set(classes)) == len(classes),
+        "dataset.classes",
+        f"a list of at least 2 distinct classes of {dataset} (0-{IMAGE_CLASSES - 1}), or null",
+        classes,
+    )
+    missing = [c for c in classes if not 0 <= c < IMAGE_CLASSES]
+    if missing:
+        raise ConfigError(
+            f"dataset.classes={classes!r} is not allowed: {dataset} has no class "
+            f"{', '.join(map(str, missing))}; its classes are 0-{IMAGE_CLASSES - 1}"
+        )
+
+
 @dataclass
 class DigitsConfig:
     """scikit-learn's bundled 8x8 digits (1,797 images), split train / validation / test,
-    stratified and seeded; pixels scaled from 0..16 to [0, 1]."""
+    stratified and seeded; pixels scaled from 0..16 to [0, 1].
+
+    ``classes`` keeps only those digits, relabelled ``0 .. k-1`` in the order given, before
+    the split (null: all ten); ``train_size`` keeps a stratified, seeded subset of that many
+    training images (null: all).
+    """
 
     name: str = "digits"
     test_fraction: float = 0.2
     validation_fraction: float = 0.1
+    classes: list[int] | None = None
+    train_size: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -80,6 +110,16 @@ class DigitsConfig:
             "in [0, 1 - test_fraction)",
             self.validation_fraction,
         )
+        _check_classes(self.classes, self.name)
+        if self.train_size is not None:
+            num_classes = IMAGE_CLASSES if self.classes is None else len(self.classes)
+            _require(
+                self.train_size >= num_classes,
+                "dataset.train_size",
+                f"an integer >= {num_classes} (one image per class: the subset is stratified) "
+                "or null",
+                self.train_size,
+            )
 
 
 @dataclass
@@ -88,6 +128,8 @@ class IDXImagesConfig:
 
     The validation images are a seeded random subset of the training file; the test images are
     the t10k file. ``train_size`` and ``test_size`` keep a seeded random subset (null: all).
+    ``classes`` keeps only those classes of both files, relabelled ``0 .. k-1`` in the order
+    given, before anything else (so the sizes count images of those classes; null: all ten).
     Pixels are scaled from 0..255 to [0, 1].
     """
 
@@ -97,9 +139,11 @@ class IDXImagesConfig:
     validation_size: int = 10_000
     train_size: int | None = None
     test_size: int | None = None
+    classes: list[int] | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
+        _check_classes(self.classes, self.name)
         _require(
             0 <= self.validation_size < 60_000,
             "dataset.validation_size",
@@ -724,7 +768,18 @@ def load_config(path: str | Path) -> Config:
     A saved YAML has lost its schemas; each group node gets its schema back from the value of
     its discriminating field (``prior.family``, ``hyperprior.kind``, ...).
     """
-    saved = OmegaConf.load(path)
+    return _typed(OmegaConf.load(path), path)
+
+
+def config_from_record(record: Mapping[str, Any], *, where: str | Path) -> Config:
+    """The config a run recorded in its ``metrics.json`` (``asdict`` of its :class:`Config`,
+    every value resolved), back as typed dataclasses. Unlike Hydra's ``.hydra/config.yaml``
+    it holds no interpolations, such as ``${hydra:sweep.dir}``, that only the run could resolve.
+    """
+    return _typed(OmegaConf.create(dict(record)), where)
+
+
+def _typed(saved: DictConfig, path: str | Path) -> Config:
     typed = OmegaConf.structured(Config)
     for group, (field_name, schemas) in DISCRIMINATORS.items():
         node = saved.get(group)

@@ -41,10 +41,33 @@ def _images(pixels: np.ndarray, max_value: float) -> np.ndarray:
     return (pixels.astype(np.float32) / np.float32(max_value))[..., None]
 
 
+def select_classes(
+    x: np.ndarray, y: np.ndarray, classes: list[int] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The examples of ``classes`` only, relabelled ``classes[i] -> i`` (all, unchanged, if None).
+
+    Args:
+        x: inputs ``[n, ...]``; y: integer labels ``[n]``.
+    """
+    if classes is None:
+        return x, y
+    keep = np.isin(y, classes)
+    relabel = np.zeros(max(int(y.max(initial=0)), *classes) + 1, dtype=np.int32)
+    relabel[list(classes)] = np.arange(len(classes), dtype=np.int32)
+    return x[keep], relabel[y[keep]]
+
+
+def class_names(name: str, classes: list[int] | None) -> tuple[str, ...]:
+    """The names of the data set's classes, in the order of ``classes`` (all if None)."""
+    names = CLASS_NAMES[name]
+    return names if classes is None else tuple(names[c] for c in classes)
+
+
 def load_digits(cfg: DigitsConfig) -> Dataset:
-    """The 1,797 8x8 digits, split stratified into train / validation / test."""
+    """The 1,797 8x8 digits (those of ``cfg.classes``), split stratified into train /
+    validation / test; ``cfg.train_size`` then keeps a stratified subset of the training part."""
     bunch = sklearn_digits()
-    x, y = _images(bunch.images, 16.0), bunch.target.astype(np.int32)
+    x, y = select_classes(_images(bunch.images, 16.0), bunch.target.astype(np.int32), cfg.classes)
     x_rest, x_te, y_rest, y_te = train_test_split(
         x, y, test_size=cfg.test_fraction, random_state=cfg.seed, stratify=y
     )
@@ -58,16 +81,21 @@ def load_digits(cfg: DigitsConfig) -> Dataset:
             random_state=cfg.seed,
             stratify=y_rest,
         )
+    if cfg.train_size is not None and cfg.train_size < len(y_rest):
+        x_rest, _, y_rest, _ = train_test_split(
+            x_rest, y_rest, train_size=cfg.train_size, random_state=cfg.seed, stratify=y_rest
+        )
+    names = class_names("digits", cfg.classes)
     return Dataset(
         x_train=x_rest,
         y_train=y_rest,
         x_test=x_te,
         y_test=y_te,
-        num_classes=10,
+        num_classes=len(names),
         name="digits",
         x_val=x_val,
         y_val=y_val,
-        class_names=CLASS_NAMES["digits"],
+        class_names=names,
     )
 
 
@@ -101,26 +129,28 @@ def load_idx_images(cfg: IDXImagesConfig, *, folder: Path | None = None) -> Data
     unless ``folder`` is given): the seeded validation split comes from the training file."""
     if folder is None:
         folder = locate(cfg.name, data_dir=cfg.data_dir, allow_download=cfg.download)
-    x_all, y_all = read_idx_pair(folder, "train")
-    x_te, y_te = read_idx_pair(folder, "test")
+    x_all, y_all = select_classes(*read_idx_pair(folder, "train"), cfg.classes)
+    x_te, y_te = select_classes(*read_idx_pair(folder, "test"), cfg.classes)
     if cfg.validation_size >= len(y_all):
+        of = "" if cfg.classes is None else f" of classes {cfg.classes}"
         raise DataError(
             f"dataset.validation_size={cfg.validation_size} leaves no training images of the "
-            f"{len(y_all)} in {folder}"
+            f"{len(y_all)}{of} in {folder}"
         )
     rng = np.random.default_rng(cfg.seed)
     perm = rng.permutation(len(y_all))
     val, rest = perm[: cfg.validation_size], np.sort(perm[cfg.validation_size :])
     train = rest[_subset(len(rest), cfg.train_size, rng)]
     test = _subset(len(y_te), cfg.test_size, rng)
+    names = class_names(cfg.name, cfg.classes)
     return Dataset(
         x_train=_images(x_all[train], 255.0),
         y_train=y_all[train].astype(np.int32),
         x_test=_images(x_te[test], 255.0),
         y_test=y_te[test].astype(np.int32),
-        num_classes=10,
+        num_classes=len(names),
         name=cfg.name,
         x_val=_images(x_all[np.sort(val)], 255.0),
         y_val=y_all[np.sort(val)].astype(np.int32),
-        class_names=CLASS_NAMES[cfg.name],
+        class_names=names,
     )

@@ -37,6 +37,11 @@ def resolve_source(source: str | None) -> Path:
             "prior=informed needs a source: prior.source=<a bnnrun run directory or an .npz file>"
         )
     path = Path(source)
+    if not path.exists():
+        raise ConfigError(
+            f"prior.source={source!r} does not exist: prior.source must be a bnnrun run "
+            "directory or an .npz file"
+        )
     if path.is_dir():
         metrics = path / rundir.METRICS
         if not metrics.is_file() or not (path / rundir.POSTERIOR).is_file():

@@ -1,21 +1,25 @@
 """Validate command-line arguments before Hydra runs anything.
 
 :func:`check_args` composes the config with Hydra's compose API, exactly as ``@hydra.main``
-will, and validates it. For a sweep (``-m``) it composes once per value of each swept key, so a
-typo in any value is caught up front (an interval by its two ends); combinations are left to the
-sweeper, which leaves impossible ones out. :func:`describe_error` turns Hydra's and OmegaConf's
-multi-line errors into one line that names the key and what is allowed.
+will, and validates it. For a sweep (``-m``) it composes once per value of each swept key, on
+the command line or in an experiment's ``hydra.sweeper.params``, so a typo in any value is
+caught up front (an interval by its two ends); combinations are left to the sweeper, which
+leaves impossible ones out. A transfer experiment's informed prior is composed too, though its
+source, the sweep's pretraining, exists only once the sweep has started. :func:`describe_error`
+turns Hydra's and OmegaConf's multi-line errors into one line that names the key and what is
+allowed.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra._internal.utils import get_args_parser
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import MissingConfigException
 from omegaconf import DictConfig, open_dict
@@ -25,12 +29,19 @@ from bnnrun.config import Config, InformedPriorConfig, to_run_config
 from bnnrun.errors import ConfigError
 from bnnrun.rundir import ensure_fresh
 from bnnrun.sweep.grid import endpoints
+from bnnrun.transfer import check_pretrained
 
 
 def compose_config(overrides: Sequence[str], *, conf_dir: Path) -> DictConfig:
-    """The config Hydra composes for ``overrides``, including its ``hydra`` node."""
+    """The config Hydra composes for ``overrides``, including its ``hydra`` node.
+
+    It also becomes Hydra's current config, so that ``${hydra:...}`` values (e.g. the
+    transfer experiments' ``${hydra:sweep.dir}``) resolve as they will in the run.
+    """
     with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3", job_name="bnnrun"):
-        return compose("config", overrides=list(overrides), return_hydra_config=True)
+        cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
 
 
 def without_hydra(cfg: DictConfig) -> DictConfig:
@@ -83,14 +94,29 @@ def check_args(args: Sequence[str], *, conf_dir: Path) -> None:
     ):
         return
     if parsed.multirun:
+        checked: set[tuple[str, ...]] = set()
         for variant in _sweep_variants(parsed.overrides):
             cfg = compose_config(variant, conf_dir=conf_dir)
-            to_run_config(without_hydra(cfg), check_combination=False)
+            params = cfg.hydra.sweeper.get("params") or {}
+            # An experiment's own grid (hydra.sweeper.params) is checked value by value too.
+            for full in _sweep_variants(with_sweeper_params(variant, params)):
+                if tuple(full) not in checked:
+                    checked.add(tuple(full))
+                    cfg = compose_config(full, conf_dir=conf_dir)
+                    to_run_config(without_hydra(cfg), check_combination=False)
         return
     cfg = compose_config(parsed.overrides, conf_dir=conf_dir)
     run_cfg = to_run_config(without_hydra(cfg))
     ensure_fresh(Path(cfg.hydra.run.dir))
+    check_pretrained(run_cfg, cfg.hydra)
     check_inputs(run_cfg, Path(cfg.hydra.run.dir))
+
+
+def with_sweeper_params(overrides: Sequence[str], params: Mapping[str, str]) -> list[str]:
+    """``hydra.sweeper.params`` (an experiment's grid, ``{key: "a,b"}``) as overrides, then
+    ``overrides``; a key in both keeps the value of ``overrides``, as the sweeper does."""
+    given = {ov.key_or_group for ov in OverridesParser.create().parse_overrides(list(overrides))}
+    return [f"{k}={v}" for k, v in params.items() if k not in given] + list(overrides)
 
 
 def check_inputs(cfg: Config, run_dir: Path) -> None:

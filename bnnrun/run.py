@@ -27,9 +27,15 @@ from bnnrun.checkpoint import (
     check_resumable,
     fingerprint,
 )
-from bnnrun.config import Config, GuideName, InformedPriorConfig, load_config
+from bnnrun.config import (
+    Config,
+    GuideName,
+    InformedPriorConfig,
+    config_from_record,
+    load_config,
+)
 from bnnrun.data import Dataset, load_dataset
-from bnnrun.errors import ConfigError
+from bnnrun.errors import ConfigError, DataError
 from bnnrun.fit import FitResult, SVIProgram, cached_program, fit_svi
 from bnnrun.guides import build_guide, guide_median
 from bnnrun.informed import CENTRES, informed_layers, load_centres
@@ -220,11 +226,30 @@ def build(
     return net, model, hp, cached_program(key, make)
 
 
+def run_config(run_dir: Path) -> Config:
+    """The config of a finished run: the resolved one its ``metrics.json`` records, else (a
+    run that recorded none) Hydra's ``.hydra/config.yaml``.
+
+    The recorded one comes first because Hydra saves its config unresolved: a transfer job's
+    ``prior.source: ${hydra:sweep.dir}/pretrain`` resolves only inside that sweep.
+
+    Raises:
+        DataError: ``run_dir`` holds neither.
+    """
+    record = rundir.read_metrics(run_dir) or {}
+    if "config" in record:
+        return config_from_record(record["config"], where=run_dir / rundir.METRICS)
+    saved = run_dir / ".hydra" / "config.yaml"
+    if not saved.is_file():
+        raise DataError(f"{run_dir} holds no finished bnnrun run (no config recorded)")
+    return load_config(saved)
+
+
 def load_fitted(run_dir: Path) -> Fitted:
-    """Rebuild a finished run's posterior from its ``.hydra/config.yaml`` and ``posterior.npz``
-    (an informed run's prior centres from its ``prior_centres.npz``)."""
+    """Rebuild a finished run's posterior from its config (:func:`run_config`) and its
+    ``posterior.npz`` (an informed run's prior centres from its ``prior_centres.npz``)."""
     run_dir = Path(run_dir)
-    cfg = load_config(run_dir / ".hydra" / "config.yaml")
+    cfg = run_config(run_dir)
     data = load_dataset(cfg.dataset)
     centres = rundir.load_npz(run_dir / CENTRES) if (run_dir / CENTRES).exists() else None
     net, _, hp, program = build(cfg, data, centres=centres)

@@ -80,3 +80,37 @@ def test_flat_prior_with_learned_scale_is_refused(hyperprior: str) -> None:
 def test_appended_unknown_key_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"unknown key 'prior\.bogus'"):
         make_config("+prior.bogus=1")
+
+
+def _experiment_priors() -> list[tuple[str, str, str]]:
+    """(file, experiment, prior) of every ``conf/experiment_prior/<experiment>_<prior>.yaml``."""
+    experiments = [p.stem for p in (CONF_DIR / "experiment").glob("*.yaml")]
+    priors = [p.stem for p in (CONF_DIR / "prior").glob("*.yaml")]
+    found = []
+    for path in sorted((CONF_DIR / "experiment_prior").glob("*.yaml")):
+        pairs = [(e, p) for e in experiments for p in priors if path.stem == f"{e}_{p}"]
+        # The defaults entry is optional, so a misnamed file would be skipped without a word.
+        assert len(pairs) == 1, f"{path.name} names no <experiment>_<prior> pair: {pairs}"
+        found.append((path.stem, *pairs[0]))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("name", "experiment", "prior"), _experiment_priors(), ids=lambda v: str(v)
+)
+def test_experiment_prior_composes_with_its_experiment(
+    name: str, experiment: str, prior: str
+) -> None:
+    from bnnrun.app import CONF_DIR as conf
+    from bnnrun.precheck import compose_config
+
+    overrides = [f"experiment={experiment}", f"prior={prior}", "hydra.sweep.dir=sweep"]
+    composed = compose_config(overrides, conf_dir=conf)
+    assert composed.hydra.runtime.choices["experiment_prior"] == name
+    cfg = make_config(*overrides)
+    assert cfg.prior.family is PriorFamily(prior)
+    if prior == "informed":  # a transfer experiment's prior reads the sweep's pretraining
+        pretrain = composed.hydra.callbacks.pretrain
+        assert cfg.prior.source == pretrain.run_dir
+        (source_experiment,) = [o for o in pretrain.overrides if o.startswith("experiment=")]
+        make_config(source_experiment)  # the pretraining composes too

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import re
 import struct
 from pathlib import Path
 
@@ -15,9 +16,9 @@ from conftest import make_config
 from bnnrun import datafiles
 from bnnrun.data import load_dataset
 from bnnrun.datafiles import IDX_FILES, IDXSource, locate
-from bnnrun.errors import DataError
+from bnnrun.errors import ConfigError, DataError
 from bnnrun.idx import read_idx
-from bnnrun.image_data import load_idx_images
+from bnnrun.image_data import class_names, load_idx_images, select_classes
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -273,3 +274,65 @@ def test_fashion_mnist_from_the_debian_package(monkeypatch: pytest.MonkeyPatch) 
     assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (50_000, 10_000, 10_000)
     assert data.class_names[0] == "T-shirt/top" and data.x_test.max() == 1.0
     assert np.bincount(data.y_test).tolist() == [1000] * 10
+
+
+# ------------------------------------------------------------------ class subsets, small sets
+def test_select_classes_keeps_and_relabels_in_the_order_given() -> None:
+    x = np.arange(10)[:, None] * 1.0
+    y = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], dtype=np.int32)
+    xs, ys = select_classes(x, y, [7, 2, 9])
+    np.testing.assert_array_equal(xs[:, 0], [2.0, 7.0, 9.0])  # original order kept
+    np.testing.assert_array_equal(ys, [1, 0, 2])  # 7 -> 0, 2 -> 1, 9 -> 2
+    assert ys.dtype == np.int32
+    assert select_classes(x, y, None)[1] is y
+    assert class_names("fashion_mnist", [9, 0]) == ("Ankle boot", "T-shirt/top")
+
+
+def test_idx_classes_subset_both_files_before_the_sizes(tmp_path: Path) -> None:
+    write_mnist_files(tmp_path, n_train=100, n_test=30)
+    cfg = make_config(
+        "dataset=mnist",
+        "dataset.classes=[5,6,7,8,9]",
+        "dataset.validation_size=10",
+        "dataset.train_size=20",
+    ).dataset
+    data = load_idx_images(cfg, folder=tmp_path)
+    assert data.num_classes == 5 and data.class_names == ("5", "6", "7", "8", "9")
+    assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (20, 10, 15)
+    # Image i has label i % 10 and pixels i / 255: each kept image's new label is its class - 5.
+    splits = [(data.x_train, data.y_train), (data.x_val, data.y_val), (data.x_test, data.y_test)]
+    for x, y in splits:
+        ids = np.rint(x[:, 5, 5, 0] * 255).astype(int)
+        np.testing.assert_array_equal(y, ids % 10 - 5)
+
+
+def test_digits_classes_and_stratified_train_size() -> None:
+    cfg = make_config("dataset=digits", "dataset.classes=[5,6,7,8,9]", "dataset.train_size=100")
+    data = load_dataset(cfg.dataset)
+    assert data.num_classes == 5 and data.class_names == ("5", "6", "7", "8", "9")
+    assert np.bincount(data.y_train).tolist() == [20] * 5  # stratified: 20 per class
+    assert set(np.unique(data.y_test)) == set(range(5)) and len(data.y_val) > 0
+    full = load_dataset(make_config("dataset=digits", "dataset.classes=[5,6,7,8,9]").dataset)
+    np.testing.assert_array_equal(full.x_test, data.x_test)  # the subset leaves test alone
+    other = load_dataset(
+        make_config(
+            "dataset=digits", "dataset.classes=[5,6,7,8,9]", "dataset.train_size=100",
+            "dataset.seed=1",
+        ).dataset
+    )  # fmt: skip
+    assert not np.array_equal(other.x_train, data.x_train)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["dataset=digits", "dataset.classes=[3,10]"], "digits has no class 10; its classes are"),
+        (["dataset=mnist", "dataset.classes=[4]"], "at least 2 distinct classes of mnist"),
+        (["dataset=fashion_mnist", "dataset.classes=[1,1]"], "at least 2 distinct classes"),
+        (["dataset=digits", "dataset.classes=[0,1,2]", "dataset.train_size=2"],
+         "dataset.train_size must be an integer >= 3 (one image per class"),
+    ],
+)  # fmt: skip
+def test_bad_classes_and_train_size_are_refused(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        make_config(*overrides)

@@ -113,3 +113,25 @@ def test_report_page_links_only_to_files_beside_it(sweep: Path) -> None:
     assert "2 runs did not finish" in page
     assert pd.read_csv(sweep / "summary.csv").shape[0] == 14
     assert pd.read_csv(sweep / "summary_by_config.csv").shape[0] == 5
+
+
+def test_prior_only_sweep_is_compared_with_error_bars_and_skips_its_pretraining(
+    tmp_path: Path,
+) -> None:
+    """A transfer sweep: prior=normal vs informed over seeds, its pretraining run kept beside
+    the jobs (a single run, Hydra mode RUN) is not one of them."""
+    for seed, (a, b) in enumerate([(0.95, 0.90), (0.96, 0.91), (0.94, 0.92)]):
+        for prior, acc in (("informed", a), ("normal", b)):
+            fake_job(tmp_path, prior=prior, hyperprior="fixed", seed=seed, metrics=ok(acc),
+                     dataset="digits", extra=("experiment=transfer_digits",))  # fmt: skip
+    pretrain = fake_job(tmp_path / "pretrain", prior="normal", hyperprior="fixed", seed=0,
+                        metrics=ok(0.99), dataset="digits")  # fmt: skip
+    (pretrain / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"mode": "RUN"}}))
+    summary = read_sweep(tmp_path)
+    assert len(summary.runs) == 6 and summary.varying() == ["prior"]
+    (acc, _) = verdicts(by_config(summary), summary)
+    assert (acc.best.label, acc.runner_up.label) == ("prior=informed", "prior=normal")
+    assert "exceeds the spread over seeds" in verdict_text(acc)
+    result = aggregate(tmp_path)
+    assert "plots/configs_dataset=digits.png" in [path for _, path in result.figures]
+    assert (tmp_path / "plots" / "configs_dataset=digits.png").is_file()

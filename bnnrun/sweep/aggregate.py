@@ -108,6 +108,19 @@ def _figures(
                         **order,
                     ),
                 )
+    choices = [k for k in varying if k != "dataset"]
+    if choices and not any(pd.api.types.is_numeric_dtype(table[k]) for k in choices):
+        # Configurations told apart by choices only (e.g. prior=normal vs prior=informed).
+        ok = summary.runs[summary.runs["status"] == "ok"]
+        for facet, rows in _panels(table, ["dataset"]):
+            title = f"mean ± std over seeds, each seed a cross: {_name(facet)}"
+            yield (
+                f"configs_{_name(facet)}.png",
+                f"Accuracy, NLL and ECE per configuration, mean ± std over seeds: {_name(facet)}",
+                figures.configs_figure(
+                    rows, ok[ok["dataset"] == facet["dataset"]], keys=choices, title=title
+                ),
+            )
     for x in varying:
         if x not in (ROWS, COLS, "dataset") and pd.api.types.is_numeric_dtype(table[x]):
             lines = [k for k in varying if k != x]

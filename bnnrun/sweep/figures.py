@@ -183,3 +183,46 @@ def metric_vs_figure(
         axes[-1].legend(fontsize=7, loc="best")
     fig.suptitle(title)
     return fig
+
+
+def configs_figure(
+    table: pd.DataFrame,
+    runs: pd.DataFrame,
+    *,
+    keys: Sequence[str],
+    title: str,
+    metrics: Sequence[Metric] = SHOWN,
+) -> Figure:
+    """Each metric per configuration, one row each (labelled by its ``keys``): the mean over
+    seeds with ± std error bars, and every seed's own value as a cross.
+
+    Args:
+        table: one row per configuration (``summary_by_config``: ``<metric>_mean``, ``_std``).
+        runs: the runs that finished ok, one row per run, with the same ``keys`` columns.
+        keys: the non-numeric keys that tell the configurations apart (e.g. ``prior``).
+    """
+
+    def labels(frame: pd.DataFrame) -> list[str]:
+        return [", ".join(f"{k}={row[k]}" for k in keys) for _, row in frame.iterrows()]
+
+    names = labels(table)
+    at = {name: i for i, name in enumerate(names)}
+    run_rows = [at.get(name, -1) for name in labels(runs)]
+    fig = Figure(figsize=(4.2 * len(metrics), 1.2 + 0.45 * len(names)), layout="constrained")
+    axes = fig.subplots(1, len(metrics), sharey=True, squeeze=False)[0]
+    ys = np.arange(len(names))
+    for ax, metric in zip(axes, metrics, strict=True):
+        seeds = [(v, y) for v, y in zip(runs[metric.name], run_rows, strict=True) if y >= 0]
+        if seeds:
+            values, rows = zip(*seeds, strict=True)
+            ax.scatter(values, rows, marker="x", s=18, color="0.55", label="one seed", zorder=2)
+        ax.errorbar(table[f"{metric.name}_mean"], ys, xerr=table[f"{metric.name}_std"].fillna(0.0),
+                    fmt="o", capsize=4, color="C0", label="mean ± std", zorder=3)  # fmt: skip
+        better = "higher" if metric.higher_is_better else "lower"
+        ax.set_title(f"{metric.label} ({better} is better)", fontsize=10)
+        ax.grid(alpha=0.3, axis="x")
+    axes[0].set_yticks(ys, names)
+    axes[0].set_ylim(len(names) - 0.5, -0.5)
+    axes[-1].legend(fontsize=7, loc="best")
+    fig.suptitle(title)
+    return fig

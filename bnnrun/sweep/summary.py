@@ -58,10 +58,19 @@ class Summary(NamedTuple):
 
 
 def job_dirs(root: Path) -> list[Path]:
-    """Directories under ``root`` that Hydra ran a job in."""
+    """Directories under ``root`` that Hydra ran a job of the sweep in.
+
+    A single run kept there (a transfer experiment's ``pretrain/``, whose ``hydra.yaml``
+    records ``mode: RUN``) is not a job of the sweep.
+    """
     root = Path(root)
     found = (p.parent.parent for p in root.glob(f"**/{HYDRA_DIR}/overrides.yaml"))
-    return sorted(d for d in found if d != root)
+    return sorted(d for d in found if d != root and not _single_run(d))
+
+
+def _single_run(run_dir: Path) -> bool:
+    path = run_dir / HYDRA_DIR / "hydra.yaml"
+    return path.is_file() and (_read_yaml(path) or {}).get("hydra", {}).get("mode") == "RUN"
 
 
 def _override_values(lines: Iterable[str]) -> dict[str, Any]:
