@@ -91,6 +91,8 @@ def test_job_state_matches_the_recorded_config(tmp_path: Path) -> None:
     assert job_state(tmp_path / "ok", cfg) is JobState.DONE
     threads = make_config("prior=laplace", "seed=2", "runtime.cpu_threads=1")
     assert job_state(tmp_path / "ok", threads) is JobState.DONE  # runtime is not compared
+    resumed = make_config("prior=laplace", "seed=2", "resume=true")
+    assert job_state(tmp_path / "ok", resumed) is JobState.DONE  # nor how the run started
     assert job_state(tmp_path / "ok", make_config("prior=laplace", "seed=3")) is JobState.OTHER
     _finished(tmp_path / "failed", cfg, status="failed")
     assert job_state(tmp_path / "failed", cfg) is JobState.TO_RUN

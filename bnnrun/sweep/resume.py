@@ -2,8 +2,9 @@
 
 A job is done when its directory holds a ``metrics.json`` with status ``ok`` whose ``config``
 (the resolved, validated config that bnnrun itself recorded) is the job's config. ``runtime``
-settings (platform, threads, cache, progress bar) say how a run ran, not what it computed, so
-they are left out of the comparison: a sweep re-run with another launcher still skips.
+settings (platform, threads, cache, progress bar) say how a run ran, and ``resume`` how it
+started (a resumed run ends bit-identical), not what it computed, so they are left out of the
+comparison: a sweep re-run with another launcher, or with ``resume=true``, still skips.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from bnnrun.config import Config
 from bnnrun.rundir import read_metrics
 
 #: Config sections that do not change a run's results.
-NOT_COMPARED = ("runtime",)
+NOT_COMPARED = ("runtime", "resume")
 
 
 class JobState(Enum):
