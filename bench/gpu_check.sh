@@ -5,8 +5,11 @@
 #   2. bench/svi_speed.py: SVI step time against a deterministic network of the same shape;
 #   3. bench/cnn_speed.py: the paper's CNN, SVI vs deterministic step, loop and predictive strategies;
 #   4. bench/quality.py --only fashion_mnist: the paper's CNN on Fashion-MNIST (needs its files).
+# Before them, smoke-sized runs of every code path (CNN epochs, NUTS, non-centred scales, a
+# transfer sweep) check that each compiles and runs on the GPU.
 #
 #     bash bench/gpu_check.sh RESULTS_DIR        # needs bnnrun importable and a GPU JAX
+#     bash bench/gpu_check.sh RESULTS_DIR smoke  # the smoke runs only
 #
 # Each step has its own time limit, so one slow step cannot hide the others' results.
 set -u
@@ -27,6 +30,17 @@ step() {  # step SECONDS NAME COMMAND...
 
 "$py" -c 'import jax; print("jax", jax.__version__, jax.devices())'
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+
+gpu=(runtime.platform=gpu runtime.progress=false)
+step 120 "smoke: CNN by epochs" "$py" -m bnnrun debug=smoke_images dataset=digits \
+    architecture=cnn "${gpu[@]}" "hydra.run.dir=$runs/cnn"
+step 120 "smoke: NUTS, non-centred" "$py" -m bnnrun debug=smoke_nuts hyperprior=half_normal \
+    hyperprior.noncentered=true "${gpu[@]}" "hydra.run.dir=$runs/nuts"
+step 120 "smoke: transfer sweep" "$py" -m bnnrun -m experiment=transfer_digits debug=smoke_images \
+    seed=0 "${gpu[@]}" "hydra.sweep.dir=$runs/transfer"
+grep -h '"status"' "$runs"/cnn/metrics.json "$runs"/nuts/metrics.json 2>/dev/null
+cp "$runs/transfer/summary.csv" "$out/transfer_smoke_summary.csv" 2>/dev/null
+[ "${2:-}" = smoke ] && exit 0
 
 for i in 1 2; do
     step 90 "default run $i" "$py" -m bnnrun runtime.platform=gpu runtime.progress=false \
