@@ -119,7 +119,8 @@ def test_slurm_launcher_config_sets_partition_time_and_gpus() -> None:
 
 
 def test_sweep_dirs_are_named_by_overrides_without_runtime_settings() -> None:
-    cfg = compose_config(["prior=laplace", "seed=1", "runtime.cpu_threads=1"], conf_dir=CONF_DIR)
+    args = ["prior=laplace", "seed=1", "runtime.cpu_threads=1", "resume=true"]
+    cfg = compose_config(args, conf_dir=CONF_DIR)
     assert cfg.hydra.sweep.subdir == "prior=laplace,seed=1"
     assert cfg.hydra.sweeper.interval_points == 7
 
