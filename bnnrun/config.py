@@ -12,7 +12,7 @@ combination from a broken job.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -718,6 +718,29 @@ def check_choices(cfg: Config) -> None:
                 f"ood={cfg.ood.name} has {ood_shape} images but dataset={cfg.dataset.name} has "
                 f"{what}: out-of-distribution inputs must have the training inputs' shape"
             )
+
+
+def absent_key(overrides: Sequence[str]) -> tuple[str, str] | None:
+    """``(group=option, group.key)`` if ``overrides`` set a key that the option they choose for
+    that group lacks (``prior.scale=0.1`` with ``prior=flat``) while another option of the group
+    has it; else None. In a sweep such a combination is impossible, not a typo: a typo is a key
+    that no option of the group has, and it stays an error.
+    """
+    pairs = [line.lstrip("+~").partition("=")[::2] for line in overrides]
+    choices = {k: v for k, v in pairs if k in DISCRIMINATORS}
+    for key, _ in pairs:
+        group, _, name = key.partition(".")
+        if group not in choices or not name:
+            continue
+        field_name = name.split(".")[0]
+        schema = SCHEMAS[group].get(DISCRIMINATORS[group][1].get(choices[group], ""))
+        has = {f.name for f in dataclasses.fields(schema)} if schema else None
+        elsewhere = any(
+            field_name in {f.name for f in dataclasses.fields(t)} for t in SCHEMAS[group].values()
+        )
+        if has is not None and field_name not in has and elsewhere:
+            return f"{group}={choices[group]}", key
+    return None
 
 
 def _reject_unknown_keys(node: DictConfig, prefix: str) -> None:

@@ -25,7 +25,7 @@ from hydra.errors import MissingConfigException
 from omegaconf import DictConfig, open_dict
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
-from bnnrun.config import Config, InformedPriorConfig, to_run_config
+from bnnrun.config import Config, InformedPriorConfig, absent_key, to_run_config
 from bnnrun.errors import ConfigError
 from bnnrun.rundir import ensure_fresh
 from bnnrun.sweep.grid import endpoints
@@ -95,15 +95,26 @@ def check_args(args: Sequence[str], *, conf_dir: Path) -> None:
         return
     if parsed.multirun:
         checked: set[tuple[str, ...]] = set()
+        absent: tuple[str, str] | None = None  # a combination the sweeper will leave out
         for variant in _sweep_variants(parsed.overrides):
+            if (found := absent_key(variant)) is not None:
+                absent = found
+                continue
             cfg = compose_config(variant, conf_dir=conf_dir)
             params = cfg.hydra.sweeper.get("params") or {}
             # An experiment's own grid (hydra.sweeper.params) is checked value by value too.
             for full in _sweep_variants(with_sweeper_params(variant, params)):
-                if tuple(full) not in checked:
-                    checked.add(tuple(full))
-                    cfg = compose_config(full, conf_dir=conf_dir)
-                    to_run_config(without_hydra(cfg), check_combination=False)
+                if tuple(full) in checked:
+                    continue
+                if (found := absent_key(full)) is not None:
+                    absent = found
+                    continue
+                checked.add(tuple(full))
+                cfg = compose_config(full, conf_dir=conf_dir)
+                to_run_config(without_hydra(cfg), check_combination=False)
+        if not checked and absent is not None:
+            option, key = absent
+            raise ConfigError(f"every combination of this sweep sets {key}, which {option} has not")
         return
     cfg = compose_config(parsed.overrides, conf_dir=conf_dir)
     run_cfg = to_run_config(without_hydra(cfg))

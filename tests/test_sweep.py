@@ -80,6 +80,27 @@ def test_impossible_combinations_are_left_out_not_failed(sweep) -> None:
     assert not list(root.glob("*hyperprior=half_normal*prior=flat*"))
 
 
+def test_a_key_the_chosen_option_lacks_is_an_impossible_combination(
+    cache_dir: Path, tmp_path: Path
+) -> None:
+    """The paper's log grid of scales over every prior: the flat prior has no scale to sweep."""
+    root = tmp_path / "scales"
+    args = [*SMOKE, "dataset=moons", "prior=normal,flat", "prior.scale=0.5,2"]
+    proc = bnnrun(cache_dir, *args, f"hydra.sweep.dir={root}")
+    assert proc.returncode == 0, proc.stderr
+    assert "2 to run, 0 already finished (skipped), 2 impossible combinations left out" in (
+        proc.stdout + proc.stderr
+    )
+    assert sorted(pd.read_csv(root / "summary.csv")["prior.scale"]) == [0.5, 2.0]
+    typo = bnnrun(cache_dir, *SMOKE, "prior=normal,flat", "prior.scael=1")
+    assert typo.returncode == 2 and "unknown key 'prior.scael'" in typo.stderr
+    only = bnnrun(cache_dir, *SMOKE, "prior=flat", "prior.scale=0.5,2")
+    assert only.returncode == 2
+    assert "every combination of this sweep sets prior.scale, which prior=flat has not" in (
+        only.stderr
+    )
+
+
 def test_report_command_rebuilds_the_same_summary(sweep) -> None:
     root, _ = sweep
     before = {n: (root / n).read_bytes() for n in ["summary.csv", "summary_by_config.csv"]}

@@ -83,7 +83,7 @@ class BnnrunSweeper(BasicSweeper):
     def _plan(self, grid: Sequence[list[str]]) -> tuple[list[Job], list[Job], list[list[str]]]:
         """Compose every job: (jobs to run, jobs already done, impossible combinations)."""
         from bnnrun.app import EXIT_BAD_INPUT, say
-        from bnnrun.config import to_run_config
+        from bnnrun.config import absent_key, to_run_config
         from bnnrun.errors import ConfigError, InvalidCombination
         from bnnrun.precheck import without_hydra
         from bnnrun.sweep.resume import JobState, job_state
@@ -93,6 +93,9 @@ class BnnrunSweeper(BasicSweeper):
         done: list[Job] = []
         impossible: list[list[str]] = []
         for overrides in grid:
+            if absent_key(overrides) is not None:  # e.g. prior.scale=0.1 with prior=flat
+                impossible.append(overrides)
+                continue
             cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
             try:
                 run_cfg = to_run_config(without_hydra(cfg))
