@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
-.PHONY: help install run sweep test test-all lint format bench bench-nuts bench-cnn bench-quality bench-sweep clean
+.PHONY: help install run sweep test test-all lint format bench bench-nuts bench-cnn bench-quality bench-sweep bench-gpu clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -62,6 +62,9 @@ bench-quality: $(STAMP) ## Image quality: paper CNN on Fashion-MNIST, CNN on dig
 
 bench-sweep: $(STAMP) ## Wall time of the paper's grid (experiment=paper_synthetic seed=0), by stage
 	$(BIN)/python bench/sweep_speed.py $(ARGS)
+
+bench-gpu: $(STAMP) ## Every GPU check in one go (install with EXTRAS=dev,cuda first; minutes)
+	PYTHON=$(BIN)/python bash bench/gpu_check.sh outputs/bench/gpu $(ARGS)
 
 clean: ## Remove .venv and caches (outputs/ is kept)
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist *.egg-info
