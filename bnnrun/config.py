@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from bnnrun.errors import ConfigError, InvalidCombination
@@ -726,9 +727,14 @@ def absent_key(overrides: Sequence[str]) -> tuple[str, str] | None:
     has it; else None. In a sweep such a combination is impossible, not a typo: a typo is a key
     that no option of the group has, and it stays an error.
     """
-    pairs = [line.lstrip("+~").partition("=")[::2] for line in overrides]
-    choices = {k: v for k, v in pairs if k in DISCRIMINATORS}
-    for key, _ in pairs:
+    parsed = [
+        ov for ov in OverridesParser.create().parse_overrides(list(overrides)) if not ov.is_delete()
+    ]
+    choices = {
+        ov.key_or_group: str(ov.value()) for ov in parsed if ov.key_or_group in DISCRIMINATORS
+    }
+    for ov in parsed:
+        key = ov.key_or_group
         group, _, name = key.partition(".")
         if group not in choices or not name:
             continue

@@ -83,8 +83,7 @@ class SVIProgram:
         model: NumPyro model called as ``model(x, y, hp)``.
         guide: autoguide over ``model``.
         optimizer: optax transformation.
-        num_particles: Monte Carlo samples of the ELBO per step (of the default loss).
-        loss: the ELBO estimator; default ``Trace_ELBO(num_particles)``.
+        loss: the ELBO estimator; default ``Trace_ELBO()``.
         loss_guide: the guide as it enters the loss (e.g. KL-weighted); default ``guide``.
         hp_at_step: ``hp_at_step(hp, step)`` gives the model's numbers at the 0-based optimizer
             step (e.g. a KL-weight warm-up); default: ``hp`` at every step.
@@ -96,7 +95,6 @@ class SVIProgram:
         guide: Callable[..., Any],
         optimizer: optax.GradientTransformation,
         *,
-        num_particles: int = 1,
         loss: ELBO | None = None,
         loss_guide: Callable[..., Any] | None = None,
         hp_at_step: Callable[[Any, jax.Array], Any] | None = None,
@@ -107,7 +105,7 @@ class SVIProgram:
             model,
             guide if loss_guide is None else loss_guide,
             optax_to_numpyro(optimizer),
-            Trace_ELBO(num_particles) if loss is None else loss,
+            Trace_ELBO() if loss is None else loss,
         )
         self._hp_at_step = hp_at_step
         self._scan = jax.jit(self._scan_chunk, static_argnames="length", donate_argnums=0)

@@ -10,7 +10,6 @@ layer and both shapes.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,13 +42,13 @@ def resolve_source(source: str | None) -> Path:
             "directory or an .npz file"
         )
     if path.is_dir():
-        metrics = path / rundir.METRICS
-        if not metrics.is_file() or not (path / rundir.POSTERIOR).is_file():
+        record = rundir.read_metrics(path)
+        if record is None or not (path / rundir.POSTERIOR).is_file():
             raise ConfigError(
                 f"prior.source={source!r} is not a finished bnnrun run directory "
                 f"(it needs {rundir.METRICS} and {rundir.POSTERIOR})"
             )
-        status = json.loads(metrics.read_text()).get("status")
+        status = record.get("status")
         if status != "ok":
             raise ConfigError(f"prior.source={source!r} is a run with status {status!r}, not ok")
         return path

@@ -100,8 +100,8 @@ def check_args(args: Sequence[str], *, conf_dir: Path) -> None:
             if (found := absent_key(variant)) is not None:
                 absent = found
                 continue
-            cfg = compose_config(variant, conf_dir=conf_dir)
-            params = cfg.hydra.sweeper.get("params") or {}
+            base = compose_config(variant, conf_dir=conf_dir)
+            params = base.hydra.sweeper.get("params") or {}
             # An experiment's own grid (hydra.sweeper.params) is checked value by value too.
             for full in _sweep_variants(with_sweeper_params(variant, params)):
                 if tuple(full) in checked:
@@ -110,7 +110,7 @@ def check_args(args: Sequence[str], *, conf_dir: Path) -> None:
                     absent = found
                     continue
                 checked.add(tuple(full))
-                cfg = compose_config(full, conf_dir=conf_dir)
+                cfg = base if full == variant else compose_config(full, conf_dir=conf_dir)
                 to_run_config(without_hydra(cfg), check_combination=False)
         if not checked and absent is not None:
             option, key = absent

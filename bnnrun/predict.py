@@ -34,6 +34,7 @@ def resolve_sample_chunk(sample_chunk: int | None, *, net: Network, backend: str
     return 1 if isinstance(net, CNN) and backend == "cpu" else DEFAULT_SAMPLE_CHUNK
 
 
+@functools.lru_cache(maxsize=32)
 def activation_bytes(net: Network, input_shape: tuple[int, ...]) -> int:
     """Bytes of every intermediate value of ``net.apply`` for one input under one draw: an
     upper bound on the activations that stay alive at once."""

@@ -15,16 +15,12 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
 from bnnrun.config import (
-    LOCATION_SCALE_FAMILIES,
     FlatPriorConfig,
     InformedPriorConfig,
     PriorFamily,
     ScaledPriorConfig,
     StudentTPriorConfig,
 )
-
-#: Families with a scale parameter, i.e. those a hyperprior can sit over.
-SCALED_FAMILIES = frozenset(LOCATION_SCALE_FAMILIES)
 
 
 def prior_hparams(

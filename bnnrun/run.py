@@ -8,6 +8,7 @@ the same way.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -122,8 +123,7 @@ class Fitted:
         model = self.program.model
         if not model.noncentered:
             return latent
-        fn = jax.vmap(model.derived_params, in_axes=(0, None)) if batched else model.derived_params
-        derived = jax.jit(fn, compiler_options=RUN_ONCE)(latent, self.hp)
+        derived = _derive_fn(model, batched)(latent, self.hp)
         return {**latent, **{k: np.asarray(v) for k, v in derived.items()}}
 
     def probs(self, draws: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
@@ -141,6 +141,14 @@ class Fitted:
         return predictive_probs(
             self.net, draws, x, data_chunk=data_chunk, sample_chunk=sample_chunk
         )
+
+
+@functools.lru_cache(maxsize=16)
+def _derive_fn(model: BNN, batched: bool) -> Any:
+    """:meth:`BNN.derived_params` compiled once per model structure (``batched``: over a
+    leading axis of draws), so the runs of a sweep share it."""
+    fn = jax.vmap(model.derived_params, in_axes=(0, None)) if batched else model.derived_params
+    return jax.jit(fn, compiler_options=RUN_ONCE)
 
 
 def _guide(model: BNN, cfg: Config) -> Any:
