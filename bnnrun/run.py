@@ -268,7 +268,9 @@ def load_fitted(run_dir: Path) -> Fitted:
     return Fitted(cfg=cfg, data=data, net=net, program=program, params=params, hp=hp)
 
 
+@functools.lru_cache(maxsize=4)
 def _run_point_estimate(run_dir: Path) -> dict[str, np.ndarray]:
+    # Cached: the informed jobs of a sweep share one source, and a finished run never changes.
     return load_fitted(run_dir).point_estimate()
 
 
