@@ -43,14 +43,17 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
-from bnnrun.app import CONF_DIR  # noqa: E402
+from bnnrun.analysis.predictive import predictive_probs  # noqa: E402
 from bnnrun.config import to_run_config  # noqa: E402
+from bnnrun.config.compose import (  # noqa: E402
+    CONF_DIR,
+    compose_config,
+    without_hydra,
+)
 from bnnrun.data import Dataset  # noqa: E402
-from bnnrun.fit import epoch_batches  # noqa: E402
-from bnnrun.model import sites_from_params  # noqa: E402
-from bnnrun.precheck import compose_config, without_hydra  # noqa: E402
-from bnnrun.predict import predictive_probs  # noqa: E402
-from bnnrun.run import build  # noqa: E402
+from bnnrun.inference.program import epoch_batches  # noqa: E402
+from bnnrun.model.bnn import sites_from_params  # noqa: E402
+from bnnrun.pipeline.build import build  # noqa: E402
 
 REPEATS = 3 if ARGS.quick else 7
 STEPS = 5 if ARGS.quick else 10

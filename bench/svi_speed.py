@@ -53,12 +53,11 @@ def main() -> None:
     from numpyro.infer import SVI, Trace_ELBO
     from numpyro.optim import optax_to_numpyro
 
-    from bnnrun.app import CONF_DIR
     from bnnrun.config import to_run_config
+    from bnnrun.config.compose import CONF_DIR, compose_config, without_hydra
     from bnnrun.data import load_dataset
-    from bnnrun.fit import fit_svi
-    from bnnrun.precheck import compose_config, without_hydra
-    from bnnrun.run import build
+    from bnnrun.inference.program import fit_svi
+    from bnnrun.pipeline.build import build
 
     cfg = to_run_config(
         without_hydra(compose_config(["runtime.progress=false"], conf_dir=CONF_DIR))

@@ -52,8 +52,8 @@ def time_chain_methods(repeats: int = 2) -> dict[str, list[float]]:
     from conftest import make_config
 
     from bnnrun.data import load_dataset
-    from bnnrun.mcmc import fit_nuts
-    from bnnrun.run import build
+    from bnnrun.inference.mcmc import fit_nuts
+    from bnnrun.pipeline.build import build
 
     seconds: dict[str, list[float]] = {"vectorized": [], "sequential": []}
     for _ in range(repeats):
@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("--skip-timing", action="store_true", help="skip the chain-method timing")
     args = parser.parse_args()
     from bnnrun import rundir
-    from bnnrun.compare import compare_runs
+    from bnnrun.pipeline.compare import compare_runs
     from bnnrun.runtime import configure_jax
 
     backend = configure_jax()

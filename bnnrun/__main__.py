@@ -1,4 +1,4 @@
-from bnnrun.cli import main
+from bnnrun.cli.main import main
 
 if __name__ == "__main__":
     main()

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bnnrun.app import CONF_DIR
 from bnnrun.config import Config, to_run_config
-from bnnrun.precheck import compose_config, without_hydra
+from bnnrun.config.compose import CONF_DIR, compose_config, without_hydra
 from bnnrun.runtime import configure_jax
 
 REPO = Path(__file__).resolve().parents[1]

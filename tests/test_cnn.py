@@ -13,10 +13,11 @@ from conftest import make_config
 from numpyro import handlers
 from numpyro.infer.util import log_density
 
+from bnnrun.analysis.predictive import activation_bytes, chunk_sizes, resolve_sample_chunk
 from bnnrun.errors import ConfigError, InvalidCombination
-from bnnrun.model import BNN, model_hparams
-from bnnrun.nets import CNN, build_network, num_params
-from bnnrun.predict import activation_bytes, chunk_sizes, resolve_sample_chunk
+from bnnrun.model.bnn import BNN
+from bnnrun.model.hparams import model_hparams
+from bnnrun.model.nets import CNN, build_network, num_params
 
 
 def numpy_forward(net: CNN, params, x: np.ndarray) -> np.ndarray:

@@ -11,8 +11,8 @@ import pytest
 from conftest import make_config
 from omegaconf import OmegaConf
 
-from bnnrun import compare
-from bnnrun.compare import predictive_distance
+from bnnrun.analysis.compare import predictive_distance
+from bnnrun.cli import compare
 
 
 def test_predictive_distance_on_known_distributions() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import make_config
 
-from bnnrun.app import CONF_DIR
 from bnnrun.config import Config, HyperpriorKind, PriorFamily
+from bnnrun.config.compose import CONF_DIR
 from bnnrun.errors import ConfigError, InvalidCombination
 
 GROUPS = ["dataset", "architecture", "prior", "hyperprior", "inference", "debug", "experiment"]
@@ -101,8 +101,8 @@ def _experiment_priors() -> list[tuple[str, str, str]]:
 def test_experiment_prior_composes_with_its_experiment(
     name: str, experiment: str, prior: str
 ) -> None:
-    from bnnrun.app import CONF_DIR as conf
-    from bnnrun.precheck import compose_config
+    from bnnrun.cli.precheck import compose_config
+    from bnnrun.config.compose import CONF_DIR as conf
 
     overrides = [f"experiment={experiment}", f"prior={prior}", "hydra.sweep.dir=sweep"]
     composed = compose_config(overrides, conf_dir=conf)

@@ -12,10 +12,11 @@ from conftest import make_config
 from test_image_data import write_mnist_files
 
 from bnnrun.data import load_dataset
-from bnnrun.fit import epoch_batches, fit_svi_epochs, resolve_loop, steps_per_epoch
-from bnnrun.guides import locs_from_point
-from bnnrun.minibatch import fit_epochs, warm_start_program
-from bnnrun.run import build, execute
+from bnnrun.inference.epochs import fit_epochs, warm_start_program
+from bnnrun.inference.guides import locs_from_point
+from bnnrun.inference.program import epoch_batches, fit_svi_epochs, resolve_loop, steps_per_epoch
+from bnnrun.pipeline.build import build
+from bnnrun.pipeline.execute import execute
 
 # One model for every test here, so they share compiled programs.
 DIGITS_MLP = [

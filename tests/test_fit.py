@@ -11,8 +11,10 @@ import pytest
 from conftest import make_config
 
 from bnnrun.data import load_dataset
-from bnnrun.fit import fit_svi
-from bnnrun.run import build, execute, load_fitted
+from bnnrun.inference.program import fit_svi
+from bnnrun.pipeline.build import build
+from bnnrun.pipeline.execute import execute
+from bnnrun.pipeline.reload import load_run
 
 FAST = ["runtime.progress=false", "analysis.grid_size=16", "inference.chunk_size=500"]
 
@@ -104,15 +106,15 @@ def test_diverged_run_is_never_ok(tmp_path: Path) -> None:
 def test_posterior_reloads_and_predicts_the_same(tmp_path: Path) -> None:
     cfg = make_config("inference.num_steps=300", "inference.num_predictive_samples=8", *FAST)
     execute(cfg, tmp_path)
-    # load_fitted reads the config Hydra records; write it as Hydra would.
+    # load_run reads the config Hydra records; write it as Hydra would.
     from omegaconf import OmegaConf
 
     (tmp_path / ".hydra").mkdir()
     OmegaConf.save(OmegaConf.structured(cfg), tmp_path / ".hydra" / "config.yaml")
-    fitted = load_fitted(tmp_path)
+    fitted = load_run(tmp_path)
     key = jax.random.PRNGKey(7)
     draws = fitted.draws(key=key, num_samples=8)
-    again = load_fitted(tmp_path).draws(key=key, num_samples=8)
+    again = load_run(tmp_path).draws(key=key, num_samples=8)
     for k in draws:
         np.testing.assert_array_equal(draws[k], again[k])
     probs = fitted.probs(draws, fitted.data.x_test)
@@ -122,9 +124,9 @@ def test_posterior_reloads_and_predicts_the_same(tmp_path: Path) -> None:
 
 def test_init_depends_on_seed_not_on_earlier_runs() -> None:
     """A cached program set up by an earlier run starts the next run from that run's own seed."""
-    from bnnrun.fit import SVIProgram
-    from bnnrun.guides import build_guide
-    from bnnrun.optim import build_optimizer
+    from bnnrun.inference.guides import build_guide
+    from bnnrun.inference.optimizer import build_optimizer
+    from bnnrun.inference.program import SVIProgram
 
     cfg = make_config("inference.num_steps=10", *FAST)
     data = load_dataset(cfg.dataset)

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from conftest import make_config
 
-from bnnrun import datafiles
+from bnnrun.data import files as datafiles
 from bnnrun.data import load_dataset
-from bnnrun.datafiles import IDX_FILES, IDXSource, locate
+from bnnrun.data.files import IDX_FILES, IDXSource, locate
+from bnnrun.data.idx import read_idx
+from bnnrun.data.images import class_names, load_idx_images, select_classes
 from bnnrun.errors import ConfigError, DataError
-from bnnrun.idx import read_idx
-from bnnrun.image_data import class_names, load_idx_images, select_classes
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

@@ -21,12 +21,21 @@ from scipy.special import log_softmax
 from bnnrun.config import ElboName, GuideName
 from bnnrun.data import load_dataset
 from bnnrun.errors import ConfigError
-from bnnrun.fit import SVIProgram, fit_svi
-from bnnrun.guides import build_guide
-from bnnrun.model import BNN, model_hparams, params_from_sites
-from bnnrun.nets import MLP
-from bnnrun.objective import at_step, build_elbo, kl_estimators, kl_weighted, objective_hparams
-from bnnrun.run import build, execute, load_fitted
+from bnnrun.inference.guides import build_guide
+from bnnrun.inference.objective import (
+    at_step,
+    build_elbo,
+    kl_estimators,
+    kl_weighted,
+    objective_hparams,
+)
+from bnnrun.inference.program import SVIProgram, fit_svi
+from bnnrun.model.bnn import BNN, params_from_sites
+from bnnrun.model.hparams import model_hparams
+from bnnrun.model.nets import MLP
+from bnnrun.pipeline.build import build
+from bnnrun.pipeline.execute import execute
+from bnnrun.pipeline.reload import load_run
 
 SMALL = ["debug=smoke", "analysis.grid_size=8", "inference.num_predictive_samples=8"]
 
@@ -40,7 +49,7 @@ GUIDE_PARAMS = {
 
 
 def save_hydra_config(cfg, run_dir: Path) -> None:
-    """Record the config as Hydra does, so that ``load_fitted`` can rebuild the run."""
+    """Record the config as Hydra does, so that ``load_run`` can rebuild the run."""
     (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
     OmegaConf.save(OmegaConf.structured(cfg), run_dir / ".hydra" / "config.yaml")
 
@@ -65,7 +74,7 @@ def test_each_guide_fits_reloads_and_exports(tmp_path: Path, guide: str) -> None
         for name, shape in GUIDE_PARAMS[guide].items():
             assert post[name].shape == shape, name
     save_hydra_config(cfg, tmp_path)
-    fitted = load_fitted(tmp_path)
+    fitted = load_run(tmp_path)
     draws = fitted.draws(key=jax.random.PRNGKey(0), num_samples=4)
     assert draws["layer2.w"].shape == (4, 5, 5)
     spread = draws["layer2.w"].std(axis=0).max()
@@ -262,7 +271,7 @@ def test_noncentered_run_reports_weights_by_their_own_names(tmp_path: Path) -> N
     with np.load(tmp_path / "posterior.npz") as post:
         assert "layer2.w_decentered_auto_loc" in post and "layer2.w_auto_loc" not in post
     save_hydra_config(cfg, tmp_path)
-    fitted = load_fitted(tmp_path)
+    fitted = load_run(tmp_path)
     draws = fitted.draws(key=jax.random.PRNGKey(0), num_samples=4)
     np.testing.assert_allclose(
         draws["layer2.w"], draws["layer2.w_scale"][:, None, None] * draws["layer2.w_decentered"]

@@ -16,11 +16,12 @@ from omegaconf import OmegaConf
 from scipy import stats
 from scipy.special import log_softmax
 
+from bnnrun.cli.precheck import check_inputs
 from bnnrun.data import load_dataset
 from bnnrun.errors import ConfigError
-from bnnrun.model import params_from_sites
-from bnnrun.precheck import check_inputs
-from bnnrun.run import build, execute, load_fitted
+from bnnrun.model.bnn import params_from_sites
+from bnnrun.pipeline.execute import execute
+from bnnrun.pipeline.reload import build_model, load_run
 
 SMALL = ["debug=smoke", "analysis.grid_size=8", "inference.num_predictive_samples=8"]
 
@@ -56,7 +57,7 @@ def test_log_joint_centres_informed_layers_on_the_source(
         f"hyperprior={hyperprior}",
     )
     data = load_dataset(cfg.dataset)
-    net, model, hp, _ = build(cfg, data)
+    net, model, hp, _ = build_model(cfg, data)
     assert model.informed == ("layer1", "layer2")
     with np.load(circles_run / "posterior.npz") as post:
         means = {k.removesuffix("_auto_loc"): post[k] for k in post.files if k.endswith("_loc")}
@@ -100,7 +101,7 @@ def test_informed_run_keeps_its_centres_and_reloads_without_the_source(
     (tmp_path / "moons" / ".hydra").mkdir()
     OmegaConf.save(OmegaConf.structured(cfg), tmp_path / "moons" / ".hydra" / "config.yaml")
     shutil.rmtree(source)
-    fitted = load_fitted(tmp_path / "moons")
+    fitted = load_run(tmp_path / "moons")
     for site, value in kept.items():
         np.testing.assert_array_equal(np.asarray(fitted.hp["centres"][site]), value)
 
@@ -109,7 +110,7 @@ def test_npz_source_mapped_by_name(tmp_path: Path) -> None:
     centres = {"layer3.w": np.full((5, 2), 0.25, np.float32), "layer3.b": np.ones(2, np.float32)}
     np.savez(tmp_path / "head.npz", **centres, unused=np.zeros(3))
     cfg = informed(tmp_path / "head.npz", "prior.layers=[layer3]")
-    _, model, hp, _ = build(cfg, load_dataset(cfg.dataset))
+    _, model, hp, _ = build_model(cfg, load_dataset(cfg.dataset))
     assert model.informed == ("layer3",)
     assert sorted(hp["centres"]) == ["layer3.b", "layer3.w"]
     np.testing.assert_array_equal(np.asarray(hp["centres"]["layer3.w"]), centres["layer3.w"])
@@ -120,7 +121,7 @@ def test_source_of_another_shape_is_refused_naming_layer_and_shapes(
 ) -> None:
     cfg = informed(circles_run, "architecture.hidden=[4,5]")
     with pytest.raises(ConfigError) as err:
-        build(cfg, load_dataset(cfg.dataset))
+        build_model(cfg, load_dataset(cfg.dataset))
     assert "layer layer1 does not fit: layer1.w has shape (2, 5) in the source but (2, 4)" in str(
         err.value
     )
@@ -128,12 +129,14 @@ def test_source_of_another_shape_is_refused_naming_layer_and_shapes(
     with pytest.raises(
         ConfigError, match=r"layer1\.w has shape \(3, 5\) in the source but \(2, 5\)"
     ):
-        build(informed(tmp_path / "w.npz", "prior.layers=[layer1]"), load_dataset(cfg.dataset))
+        build_model(
+            informed(tmp_path / "w.npz", "prior.layers=[layer1]"), load_dataset(cfg.dataset)
+        )
     np.savez(tmp_path / "l1.npz", **{"layer1.w": np.zeros((2, 5)), "layer1.b": np.zeros(5)})
     with pytest.raises(ConfigError, match=r"has no layer2\.w \(it has: layer1\.b, layer1\.w\)"):
-        build(informed(tmp_path / "l1.npz"), load_dataset(cfg.dataset))
+        build_model(informed(tmp_path / "l1.npz"), load_dataset(cfg.dataset))
     with pytest.raises(ConfigError, match="no layer 'conv1'; its layers are: layer1, layer2"):
-        build(informed(tmp_path / "w.npz", "prior.layers=[conv1]"), load_dataset(cfg.dataset))
+        build_model(informed(tmp_path / "w.npz", "prior.layers=[conv1]"), load_dataset(cfg.dataset))
 
 
 def test_missing_or_unfinished_source_is_refused_before_the_run(tmp_path: Path) -> None:

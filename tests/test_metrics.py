@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bnnrun.metrics import (
+from bnnrun.analysis.metrics import (
     classification_metrics,
     entropy,
     expected_calibration_error,

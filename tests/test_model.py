@@ -11,8 +11,9 @@ from numpyro.infer.util import log_density
 from scipy import stats
 from scipy.special import log_softmax
 
-from bnnrun.model import BNN, model_hparams, params_from_sites, site_name
-from bnnrun.nets import MLP
+from bnnrun.model.bnn import BNN, params_from_sites, site_name
+from bnnrun.model.hparams import model_hparams
+from bnnrun.model.nets import MLP
 
 PRIORS = ["normal", "laplace", "cauchy", "student_t", "flat"]
 HYPERPRIORS = ["fixed", "half_normal", "half_cauchy", "inverse_gamma"]

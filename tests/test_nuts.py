@@ -12,9 +12,11 @@ import pytest
 from conftest import make_config
 from omegaconf import OmegaConf
 
-from bnnrun import inference_data, rundir
-from bnnrun.metrics import classification_metrics
-from bnnrun.run import execute, load_fitted
+from bnnrun import rundir
+from bnnrun.analysis import inference_data
+from bnnrun.analysis.metrics import classification_metrics
+from bnnrun.pipeline.execute import execute
+from bnnrun.pipeline.reload import load_run
 
 
 def test_nuts_on_a_tiny_network(tmp_path: Path) -> None:
@@ -42,7 +44,7 @@ def test_nuts_on_a_tiny_network(tmp_path: Path) -> None:
     # The metrics are those of the predictive over all 100 samples, chain after chain.
     (tmp_path / ".hydra").mkdir()
     OmegaConf.save(OmegaConf.structured(cfg), tmp_path / ".hydra" / "config.yaml")
-    fitted = load_fitted(tmp_path)
+    fitted = load_run(tmp_path)
     draws = fitted.draws(key=jax.random.PRNGKey(0), num_samples=1000)
     np.testing.assert_array_equal(draws["layer1.w"][50:], idata.posterior["layer1.w"].values[1])
     metrics = classification_metrics(fitted.probs(draws, fitted.data.x_test), fitted.data.y_test)

@@ -38,7 +38,7 @@ def test_installed_wheel_runs_with_its_own_conf(tmp_path: Path, cache_dir: Path)
     )
     env = {**os.environ, "PYTHONPATH": str(site), "BNNRUN_CACHE_DIR": str(cache_dir)}
     where = subprocess.run(
-        [sys.executable, "-c", "import bnnrun.app as a; print(a.CONF_DIR)"],
+        [sys.executable, "-c", "import bnnrun.config.compose as c; print(c.CONF_DIR)"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

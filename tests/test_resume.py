@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 from conftest import REPO, make_config
 
-from bnnrun.checkpoint import (
+from bnnrun.data import load_dataset
+from bnnrun.errors import RunDirError
+from bnnrun.inference.checkpoint import (
     CHECKPOINT,
     Checkpointer,
     check_resumable,
@@ -24,10 +26,8 @@ from bnnrun.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from bnnrun.data import load_dataset
-from bnnrun.errors import RunDirError
-from bnnrun.fit import fit_svi, fit_svi_epochs
-from bnnrun.run import build
+from bnnrun.inference.program import fit_svi, fit_svi_epochs
+from bnnrun.pipeline.build import build
 
 
 class Interrupted(Exception):

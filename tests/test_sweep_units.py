@@ -11,9 +11,9 @@ from conftest import make_config
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from bnnrun import rundir
-from bnnrun.app import CONF_DIR
+from bnnrun.cli.precheck import check_args
+from bnnrun.config.compose import CONF_DIR, compose_config
 from bnnrun.errors import ConfigError
-from bnnrun.precheck import check_args, compose_config
 from bnnrun.runtime import threads_per_job
 from bnnrun.sweep.grid import expand_intervals, interval_points
 from bnnrun.sweep.resume import JobState, job_state

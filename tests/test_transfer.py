@@ -17,11 +17,12 @@ from conftest import REPO, make_config
 from hydra import initialize_config_dir
 from omegaconf import OmegaConf
 
-from bnnrun import rundir, transfer
-from bnnrun.app import CONF_DIR
+from bnnrun import rundir
+from bnnrun.config.compose import CONF_DIR
 from bnnrun.data import load_dataset
 from bnnrun.errors import ConfigError
-from bnnrun.run import build, run_config
+from bnnrun.experiments import transfer
+from bnnrun.pipeline.reload import build_model, run_config
 from bnnrun.sweep.summary import job_dirs
 
 #: The pretraining overrides of conf/experiment/transfer_digits.yaml.
@@ -129,7 +130,7 @@ def test_informed_job_without_its_pretraining_is_refused(run_cli, tmp_path: Path
     cfg = make_config("experiment=transfer_digits", "prior=informed",
                       f"hydra.sweep.dir={tmp_path / 'sweep'}")  # fmt: skip
     with pytest.raises(ConfigError, match=r"pretrain' does not exist"):
-        build(cfg, load_dataset(cfg.dataset))
+        build_model(cfg, load_dataset(cfg.dataset))
 
 
 def test_transfer_job_reloads_from_the_config_it_recorded(tmp_path: Path) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bnnrun.metrics import expected_calibration_error, reliability
-from bnnrun.uncertainty import (
+from bnnrun.analysis.metrics import expected_calibration_error, reliability
+from bnnrun.analysis.uncertainty import (
     class_variance,
     confident_mistakes,
     expected_error_rate,

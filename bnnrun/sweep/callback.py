@@ -15,9 +15,9 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-log = logging.getLogger("bnnrun")
+from bnnrun.errors import ExitCode, full_errors, say
 
-EXIT_FAILED = 1
+log = logging.getLogger("bnnrun")
 
 
 class SweepReport(Callback):
@@ -25,7 +25,6 @@ class SweepReport(Callback):
     sweep's root; exit 1, naming the jobs, if any job failed, diverged or is missing."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from bnnrun.app import full_errors, say
         from bnnrun.sweep.aggregate import aggregate
         from bnnrun.sweep.summary import NOT_OK
 
@@ -37,7 +36,7 @@ class SweepReport(Callback):
                 raise
             log.exception("aggregating the sweep failed")
             say(f"aggregating {root} failed ({exc}); rebuild it with: bnnrun-report {root}")
-            sys.exit(EXIT_FAILED)
+            sys.exit(ExitCode.FAILED)
         runs = result.summary.runs
         log.info("%d runs summarised; report: %s", len(runs), result.report)
         bad = runs[runs["status"].isin(NOT_OK)]
@@ -45,4 +44,4 @@ class SweepReport(Callback):
             say(f"{len(bad)} of {len(runs)} jobs did not finish ok (see {result.report}):")
             for row in bad.itertuples():
                 print(f"  {row.run_dir}: {row.status}: {row.error}", file=sys.stderr)
-            sys.exit(EXIT_FAILED)
+            sys.exit(ExitCode.FAILED)

@@ -82,10 +82,9 @@ class BnnrunSweeper(BasicSweeper):
 
     def _plan(self, grid: Sequence[list[str]]) -> tuple[list[Job], list[Job], list[list[str]]]:
         """Compose every job: (jobs to run, jobs already done, impossible combinations)."""
-        from bnnrun.app import EXIT_BAD_INPUT, say
         from bnnrun.config import absent_key, to_run_config
-        from bnnrun.errors import ConfigError, InvalidCombination
-        from bnnrun.precheck import without_hydra
+        from bnnrun.config.compose import without_hydra
+        from bnnrun.errors import ConfigError, ExitCode, InvalidCombination, say
         from bnnrun.sweep.resume import JobState, job_state
 
         assert self.hydra_context is not None and self.config is not None
@@ -116,7 +115,7 @@ class BnnrunSweeper(BasicSweeper):
                     f"{job.run_dir} already holds a finished run of another config; it is never "
                     "overwritten: choose another hydra.sweep.dir"
                 )
-                sys.exit(EXIT_BAD_INPUT)
+                sys.exit(ExitCode.BAD_INPUT)
             (done if state is JobState.DONE else to_run).append(job)
         return to_run, done, impossible
 

@@ -1,0 +1,103 @@
+"""The Hydra application behind ``bnnrun``: one job = validate, run, record.
+
+Every job leaves a ``metrics.json`` saying how it ended (``ok``, ``diverged``, ``failed`` or, in a
+sweep, ``skipped`` for an impossible combination) and maps that to an
+:class:`~bnnrun.errors.ExitCode`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from bnnrun.config import register_configs, to_run_config
+from bnnrun.config.compose import CONF_DIR
+from bnnrun.errors import (
+    BnnrunError,
+    ExitCode,
+    InvalidCombination,
+    RunDirError,
+    full_errors,
+    say,
+)
+
+log = logging.getLogger("bnnrun")
+
+
+register_configs()
+
+
+def run_job(
+    cfg: DictConfig, run_dir: Path, *, multirun: bool, cpu_threads: int | None = None
+) -> int:
+    """Validate, run and record one job; return its exit code. Never raises for user errors.
+
+    ``cpu_threads`` is the XLA thread count to use where ``runtime.cpu_threads`` is null. In a
+    sweep, a job's earlier record of a failure is replaced (a finished run is never touched).
+    """
+    from bnnrun import rundir
+    from bnnrun.pipeline.execute import execute
+    from bnnrun.runtime import configure_jax
+
+    failure: dict[str, str] | None = None
+    try:
+        run_cfg = to_run_config(cfg)
+        rt = run_cfg.runtime
+        if rt.cpu_threads is None and cpu_threads is not None:
+            log.info("XLA CPU threads: %d (the launcher runs jobs side by side)", cpu_threads)
+        configure_jax(
+            platform=rt.platform,
+            cpu_threads=cpu_threads if rt.cpu_threads is None else rt.cpu_threads,
+            compilation_cache=rt.compilation_cache,
+        )
+        if multirun and rundir.discard_unfinished(run_dir):
+            log.info("re-running: %s recorded no finished run", run_dir / rundir.METRICS)
+        record = execute(run_cfg, run_dir)
+    except InvalidCombination as exc:
+        if full_errors() and not multirun:
+            raise
+        if not multirun:
+            say(str(exc))
+            return ExitCode.BAD_INPUT
+        failure, code = {"status": "skipped", "error": str(exc)}, ExitCode.OK
+        log.info("skipped: %s", exc)
+    except BnnrunError as exc:
+        if full_errors():
+            raise
+        say(str(exc))
+        if isinstance(exc, RunDirError):
+            return exc.exit_code  # the directory belongs to an earlier run: write nothing
+        failure, code = {"status": "failed", "error": str(exc)}, exc.exit_code
+    except Exception as exc:
+        if full_errors():
+            raise
+        log.exception("run failed")
+        failure, code = (
+            {"status": "failed", "error": f"{type(exc).__name__}: {exc}"},
+            ExitCode.FAILED,
+        )
+    if failure is not None:
+        rundir.write_json(run_dir / rundir.METRICS, failure)
+        return code
+    if record["status"] == "ok":
+        return ExitCode.OK
+    say(f"run {record['status']}: {record.get('error', '')} (see {run_dir})")
+    return ExitCode.DIVERGED
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
+def hydra_main(cfg: DictConfig) -> None:
+    from bnnrun.runtime import threads_per_job
+
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    threads = threads_per_job(hc.launcher) if multirun else None
+    code = run_job(cfg, Path(hc.runtime.output_dir), multirun=multirun, cpu_threads=threads)
+    if code != ExitCode.OK and not multirun:
+        sys.exit(code)

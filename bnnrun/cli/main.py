@@ -1,0 +1,47 @@
+"""The ``bnnrun`` command: Hydra's CLI, with bad input caught before anything is written.
+
+Before Hydra starts a run, :func:`bnnrun.cli.precheck.check_args` composes the config exactly as
+Hydra will and validates it. A bad option, key, type or value then costs one line on stderr and
+exit code 2, and no run directory is created. With ``HYDRA_FULL_ERROR=1`` errors propagate with
+their tracebacks instead.
+
+This module imports nothing heavy, so that it can restart the interpreter cheaply (see
+:func:`_fix_hash_seed`) before Hydra and JAX load.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def _fix_hash_seed() -> None:
+    """Re-execute with ``PYTHONHASHSEED=0`` unless it is already set to it.
+
+    NumPyro sums ELBO terms in the iteration order of a ``set`` of site names, which follows
+    Python's per-process string-hash seed. A fixed seed makes the traced program, and so the
+    numbers and JAX's persistent compilation cache key, the same in every process.
+    """
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        os.environ["PYTHONHASHSEED"] = "0"
+        os.execv(sys.executable, [sys.executable, "-m", "bnnrun", *sys.argv[1:]])
+
+
+def main() -> None:
+    """Console entry point of ``bnnrun``."""
+    _fix_hash_seed()
+    from bnnrun.cli.app import hydra_main
+    from bnnrun.cli.precheck import check_args, describe_error
+    from bnnrun.config.compose import CONF_DIR
+    from bnnrun.errors import BnnrunError, ExitCode, full_errors, say
+
+    if not full_errors():
+        try:
+            check_args(sys.argv[1:], conf_dir=CONF_DIR)
+        except BnnrunError as exc:
+            say(str(exc))
+            sys.exit(ExitCode.BAD_INPUT)
+        except Exception as exc:
+            say(describe_error(exc))
+            sys.exit(ExitCode.BAD_INPUT)
+    hydra_main()

@@ -1,0 +1,33 @@
+"""Schema of the ``analysis`` node: what is computed from the posterior predictive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bnnrun.config.checks import require
+
+
+@dataclass
+class AnalysisConfig:
+    """What is computed from the posterior predictive after the fit."""
+
+    grid_size: int = 100
+    data_chunk: int = 4096
+    sample_chunk: int | None = None
+    max_chunk_mb: int = 512
+    num_images: int = 12
+
+    def __post_init__(self) -> None:
+        require(self.grid_size >= 2, "analysis.grid_size", "an integer >= 2", self.grid_size)
+        require(self.data_chunk >= 1, "analysis.data_chunk", "an integer >= 1", self.data_chunk)
+        if self.sample_chunk is not None:
+            require(
+                self.sample_chunk >= 1,
+                "analysis.sample_chunk",
+                "an integer >= 1 or null",
+                self.sample_chunk,
+            )
+        require(
+            self.max_chunk_mb >= 1, "analysis.max_chunk_mb", "an integer >= 1", self.max_chunk_mb
+        )
+        require(self.num_images >= 1, "analysis.num_images", "an integer >= 1", self.num_images)

@@ -1,0 +1,32 @@
+"""Schema of the ``runtime`` node: where and how JAX runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bnnrun.config.checks import require
+
+
+@dataclass
+class RuntimeConfig:
+    """Where and how JAX runs. ``cpu_threads`` sizes XLA's CPU thread pool (null: all cores)."""
+
+    platform: str | None = None
+    cpu_threads: int | None = None
+    compilation_cache: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        require(
+            self.platform in (None, "cpu", "gpu", "cuda", "tpu"),
+            "runtime.platform",
+            "one of null, cpu, gpu, cuda, tpu",
+            self.platform,
+        )
+        if self.cpu_threads is not None:
+            require(
+                self.cpu_threads >= 1,
+                "runtime.cpu_threads",
+                "an integer >= 1 or null",
+                self.cpu_threads,
+            )

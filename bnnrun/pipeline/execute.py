@@ -1,0 +1,275 @@
+"""One run, start to finish: config -> data -> model -> fit -> predict -> analyse -> write.
+
+:func:`execute` strings the stages together; the stages before it are pure functions of their
+inputs (:mod:`~bnnrun.pipeline.build`, :mod:`bnnrun.inference`, :mod:`bnnrun.analysis`), and
+what goes into the run directory is written by :mod:`~bnnrun.pipeline.outputs` and here, each
+file atomically, ``metrics.json`` last. The fit is SVI (an autoguide, checkpointed and
+resumable) or NUTS (samples); from the posterior draws on, both go the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from bnnrun import __version__, rundir
+from bnnrun.analysis import figures, inference_data
+from bnnrun.analysis.metrics import classification_metrics
+from bnnrun.config import Config
+from bnnrun.data import Dataset, load_dataset
+from bnnrun.inference.checkpoint import (
+    CHECKPOINT,
+    Checkpoint,
+    Checkpointer,
+    check_resumable,
+    fingerprint,
+)
+from bnnrun.inference.epochs import fit_epochs, total_steps
+from bnnrun.inference.mcmc import fit_nuts
+from bnnrun.inference.objective import ANALYTIC, kl_estimators
+from bnnrun.inference.program import FitResult, SVIProgram, fit_svi
+from bnnrun.model.bnn import BNN
+from bnnrun.model.hparams import HyperParams
+from bnnrun.model.informed import CENTRES
+from bnnrun.model.nets import Network, num_params
+from bnnrun.pipeline.build import guide_for
+from bnnrun.pipeline.outputs import write_fit, write_maps, write_ood, write_uncertainty
+from bnnrun.pipeline.posterior import FittedRun, NUTSRun, SVIRun
+from bnnrun.pipeline.reload import build_model
+
+log = logging.getLogger(__name__)
+
+#: The ELBO reported as ``elbo_final`` is the mean over this many final steps.
+ELBO_FINAL_WINDOW = 100
+#: A NUTS run's per-parameter diagnostics (ArviZ summary).
+MCMC_SUMMARY = "mcmc_summary.csv"
+
+
+def _fit_record(fit: FitResult) -> dict[str, Any]:
+    window = fit.elbo[-ELBO_FINAL_WINDOW:]
+    return {
+        "elbo_final": float(window.mean()) if window.size else float("nan"),
+        "fit_seconds": fit.fit_seconds,
+        "compile_seconds": fit.compile_seconds,
+        "init_seconds": fit.init_seconds,
+        "steps_per_second": fit.steps_per_second,
+        "num_steps": fit.num_steps,
+    }
+
+
+def _svi_stage(
+    cfg: Config,
+    run_dir: Path,
+    data: Dataset,
+    net: Network,
+    model: BNN,
+    hp: HyperParams,
+    program: SVIProgram,
+    *,
+    key: jax.Array,
+    resume_from: Checkpoint | None,
+) -> tuple[dict[str, Any], SVIRun | None]:
+    """Fit by SVI (from a checkpoint if ``resume_from``); write the ELBO trace and the guide's
+    parameters. Returns the record so far and the posterior (None if the fit diverged)."""
+    inf = cfg.inference
+    on_chunk = None
+    if inf.checkpoint_every is not None:
+        on_chunk = Checkpointer(
+            run_dir / CHECKPOINT,
+            every=inf.checkpoint_every,
+            num_steps=total_steps(inf, len(data.y_train)),
+            config=fingerprint(cfg),
+            start=0 if resume_from is None else resume_from.step,
+        )
+    if resume_from is not None:
+        log.info("resuming from the checkpoint at step %d", resume_from.step)
+    elif cfg.resume:
+        log.info("resume=true, but %s holds no checkpoint: starting at step 0", run_dir)
+    warm_start: FitResult | None = None
+    if inf.num_epochs is not None:
+        fit, warm_start = fit_epochs(
+            cfg, data, net, model, hp, program, key=key, resume=resume_from, on_chunk=on_chunk
+        )
+    else:
+        fit = fit_svi(
+            program,
+            data.x_train,
+            data.y_train,
+            hp,
+            key=key,
+            num_steps=inf.num_steps,
+            chunk_size=inf.chunk_size,
+            progress=cfg.runtime.progress,
+            resume=resume_from,
+            on_chunk=on_chunk,
+        )
+    kl = kl_estimators(inf.elbo, model, guide_for(model, cfg), (data.x_train, data.y_train, hp))
+    record: dict[str, Any] = {
+        "status": fit.status,
+        "seed": cfg.seed,
+        "num_params": num_params(net),
+        **_fit_record(fit),
+        **_warm_start_record(warm_start),
+        "kl_analytic_sites": [site for site, how in kl.items() if how == ANALYTIC],
+        "kl_monte_carlo_sites": [site for site, how in kl.items() if how != ANALYTIC],
+    }
+    if resume_from is not None:
+        record["resumed_from_step"] = resume_from.step
+    write_fit(run_dir, fit)
+    if fit.status != "ok":
+        record["diverged_at"] = fit.diverged_at
+        where = " of the MAP warm start" if fit is warm_start else ""
+        record["error"] = f"ELBO{where} is not finite at step {fit.diverged_at}"
+        return record, None
+    rundir.save_npz(run_dir / rundir.POSTERIOR, fit.params)
+    fitted = SVIRun(
+        cfg=cfg, data=data, net=net, model=model, hp=hp, program=program, params=fit.params
+    )
+    return record, fitted
+
+
+def _nuts_stage(
+    cfg: Config,
+    run_dir: Path,
+    data: Dataset,
+    net: Network,
+    model: BNN,
+    hp: HyperParams,
+    *,
+    key: jax.Array,
+) -> tuple[dict[str, Any], NUTSRun]:
+    """Sample by NUTS; write the samples, their InferenceData and per-parameter diagnostics."""
+    result = fit_nuts(
+        model,
+        data.x_train,
+        data.y_train,
+        hp,
+        key=key,
+        cfg=cfg.inference,
+        progress=cfg.runtime.progress,
+    )
+    samples = result.flat_samples()
+    idata = inference_data.from_mcmc(result.mcmc)
+    summary = inference_data.diagnostics(idata)
+    rundir.write_csv(run_dir / MCMC_SUMMARY, summary.reset_index(names="parameter"))
+    rundir.save_npz(run_dir / rundir.POSTERIOR, samples)
+    rundir.save_netcdf(run_dir / rundir.INFERENCE_DATA, idata)
+    stats = result.stats
+    record: dict[str, Any] = {
+        "status": "ok",
+        "seed": cfg.seed,
+        "num_params": num_params(net),
+        "num_samples": len(next(iter(samples.values()))),
+        "num_chains": cfg.inference.num_chains,
+        "num_divergent": int(stats["diverging"].sum()),
+        "accept_prob_mean": float(stats["accept_prob"].mean()),
+        "leapfrog_steps_mean": float(stats["num_steps"].mean()),
+        "r_hat_max": float(summary["r_hat"].max()),
+        "ess_bulk_min": float(summary["ess_bulk"].min()),
+        "ess_tail_min": float(summary["ess_tail"].min()),
+        "fit_seconds": result.run_seconds,
+    }
+    fitted = NUTSRun(cfg=cfg, data=data, net=net, model=model, hp=hp, samples=samples)
+    return record, fitted
+
+
+def execute(cfg: Config, run_dir: Path) -> dict[str, Any]:
+    """Run the experiment ``cfg`` and write its results into ``run_dir``.
+
+    With ``cfg.resume`` and a checkpoint in ``run_dir``, an SVI fit continues from it.
+
+    Returns:
+        The contents of ``metrics.json`` (written last, atomically).
+    """
+    run_dir = Path(run_dir)
+    rundir.ensure_fresh(run_dir)
+    resume_from = check_resumable(run_dir, cfg)
+    t0 = time.perf_counter()
+    data = load_dataset(cfg.dataset)
+    net, model, hp, program = build_model(cfg, data)
+    if "centres" in hp:
+        rundir.save_npz(run_dir / CENTRES, hp["centres"])
+    key_fit, key_pred = jax.random.split(jax.random.PRNGKey(cfg.seed))
+    inf = cfg.inference
+    log.info(
+        "fitting %s on %s by %s: %d params, %d train / %d test points",
+        type(net).__name__,
+        data.name,
+        inf.method,
+        num_params(net),
+        len(data.y_train),
+        len(data.y_test),
+    )
+    if program is None:
+        record, fitted = _nuts_stage(cfg, run_dir, data, net, model, hp, key=key_fit)
+        num_draws = record["num_samples"]
+    else:
+        record, fitted = _svi_stage(
+            cfg, run_dir, data, net, model, hp, program, key=key_fit, resume_from=resume_from
+        )
+        num_draws = inf.num_predictive_samples
+    if fitted is not None:
+        t_pred = time.perf_counter()
+        draws = fitted.draws(key=key_pred, num_samples=num_draws)
+        probs = fitted.probs(draws, data.x_test)
+        metrics = classification_metrics(probs, data.y_test)
+        if np.isfinite(probs).all():  # else the run is marked diverged below
+            record.update(_validation_metrics(fitted, draws))
+            record.update(
+                write_uncertainty(run_dir, data, probs, num_images=cfg.analysis.num_images)
+            )
+            if cfg.ood is not None:
+                record.update(write_ood(run_dir, fitted, draws, probs))
+        record["predict_seconds"] = time.perf_counter() - t_pred
+        if not all(np.isfinite(v) for v in metrics.values()):
+            record["status"] = "diverged"
+            bad = sorted(k for k, v in metrics.items() if not np.isfinite(v))
+            record["error"] = f"non-finite metrics: {', '.join(bad)}"
+        record = {"status": record.pop("status"), **metrics, **record}
+        if program is not None:
+            idata = inference_data.from_draws(draws, y_observed=data.y_train)
+            rundir.save_netcdf(run_dir / rundir.INFERENCE_DATA, idata)
+        if data.x_train.ndim == 2 and data.x_train.shape[1] == 2:
+            write_maps(run_dir, fitted, draws)
+        last = list(net.param_shapes())[-1]
+        rundir.save_figure(
+            run_dir / "weights_last_layer.png",
+            figures.weight_density_figure(draws[f"{last}.w"], layer=last),
+        )
+    record.update(
+        num_train=len(data.y_train),
+        num_test=len(data.y_test),
+        total_seconds=time.perf_counter() - t0,
+        backend=jax.default_backend(),
+        versions={"bnnrun": __version__, "jax": jax.__version__},
+        config=asdict(cfg),
+    )
+    rundir.write_json(run_dir / rundir.METRICS, record)
+    # The run is finished: its checkpoint could only resume what is already done.
+    (run_dir / CHECKPOINT).unlink(missing_ok=True)
+    return record
+
+
+def _warm_start_record(warm: FitResult | None) -> dict[str, Any]:
+    if warm is None:
+        return {}
+    return {
+        "warm_start_steps": warm.num_steps,
+        "warm_start_seconds": warm.fit_seconds,
+        "warm_start_log_joint_final": float(warm.elbo[-ELBO_FINAL_WINDOW:].mean()),
+    }
+
+
+def _validation_metrics(fitted: FittedRun, draws: dict[str, np.ndarray]) -> dict[str, float]:
+    """Accuracy, NLL and ECE on the validation split (``val_*``), if the data set has one."""
+    data = fitted.data
+    if data.x_val is None or len(data.y_val) == 0:
+        return {}
+    metrics = classification_metrics(fitted.probs(draws, data.x_val), data.y_val)
+    return {f"val_{k}": metrics[k] for k in ("accuracy", "nll", "ece")}
