@@ -40,9 +40,10 @@ test: $(STAMP) ## Run the test suite, without tests marked slow (a few minutes o
 test-all: $(STAMP) ## Run every test, the slow ones included
 	PYTHONHASHSEED=0 $(BIN)/python -m pytest -n $(TEST_WORKERS) $(ARGS)
 
-lint: $(STAMP) ## Check style and formatting with ruff
+lint: $(STAMP) ## Check style and formatting (ruff) and the import layers (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(STAMP) ## Fix what ruff can and format the code
 	$(BIN)/ruff check --fix .
