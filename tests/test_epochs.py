@@ -118,7 +118,7 @@ def test_warm_start_places_the_guides_means_at_the_map_estimate() -> None:
         start["layer2.b_scale_auto_loc"], np.log(warm.params["layer2.b_scale_auto_loc"]), rtol=1e-5
     )
     np.testing.assert_allclose(start["layer1.w_auto_scale"], cfg.inference.init_scale, rtol=1e-5)
-    result = fit_epochs(cfg, data, model.net, model, hp, program, key=jax.random.PRNGKey(0))
+    result = fit_epochs(cfg, data, model=model, hp=hp, program=program, key=jax.random.PRNGKey(0))
     assert result.warm_start is not None and result.warm_start.num_steps == 12
     assert result.fit.status == "ok" and result.fit.num_steps == 24
 

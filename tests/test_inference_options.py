@@ -145,7 +145,12 @@ def test_mean_field_elbo_takes_analytic_kl_where_numpyro_has_one() -> None:
         cfg = make_config(f"prior={prior}", f"hyperprior={hyperprior}")
         model = BNN(net=net, prior=prior, hyperprior=hyperprior, num_data=4)
         guide = build_guide(model, name=GuideName.normal, init_scale=0.1)
-        found = kl_estimators(elbo, model, guide, (x, y, model_hparams(cfg.prior, cfg.hyperprior)))
+        found = kl_estimators(
+            elbo,
+            model=model,
+            guide=guide,
+            model_args=(x, y, model_hparams(cfg.prior, cfg.hyperprior)),
+        )
         latent = 4 if hyperprior == "fixed" else 8
         assert len(found) == latent
         for site, how in expected.items():

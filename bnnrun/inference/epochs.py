@@ -10,7 +10,7 @@ With ``inference.num_epochs`` set, the fit walks the training set in shuffled mi
 from __future__ import annotations
 
 import logging
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 
@@ -29,7 +29,8 @@ from bnnrun.inference.program import (
     steps_per_epoch,
 )
 from bnnrun.model.bnn import BNN
-from bnnrun.model.nets import CNN, Network
+from bnnrun.model.hparams import HyperParams
+from bnnrun.model.nets import CNN
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +69,10 @@ class EpochFit(NamedTuple):
 def fit_epochs(
     cfg: Config,
     data: Dataset,
-    net: Network,
-    model: BNN,
-    hp: Any,
-    program: SVIProgram,
     *,
+    model: BNN,
+    hp: HyperParams,
+    program: SVIProgram,
     key: jax.Array,
     resume: Checkpoint | None = None,
     on_chunk: OnChunk | None = None,
@@ -84,7 +84,7 @@ def fit_epochs(
     """
     inf = cfg.inference
     loop = resolve_loop(
-        inf.loop.value, has_convolutions=isinstance(net, CNN), backend=jax.default_backend()
+        inf.loop.value, has_convolutions=isinstance(model.net, CNN), backend=jax.default_backend()
     )
     common = {
         "batch_size": inf.batch_size,

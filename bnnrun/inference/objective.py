@@ -67,7 +67,7 @@ def build_elbo(name: ElboName, *, num_particles: int) -> ELBO:
 
 
 def kl_estimators(
-    name: ElboName, model: Callable[..., Any], guide: Callable[..., Any], model_args: tuple
+    name: ElboName, *, model: Callable[..., Any], guide: Callable[..., Any], model_args: tuple
 ) -> dict[str, str]:
     """How the ELBO ``name`` estimates each latent site's KL term: ``analytic`` or
     ``monte_carlo``, in model order.

@@ -33,12 +33,10 @@ from bnnrun.inference.checkpoint import (
 from bnnrun.inference.epochs import fit_epochs, total_steps
 from bnnrun.inference.mcmc import fit_nuts
 from bnnrun.inference.objective import ANALYTIC, kl_estimators
-from bnnrun.inference.program import FitResult, SVIProgram, fit_svi
-from bnnrun.model.bnn import BNN
-from bnnrun.model.hparams import HyperParams
+from bnnrun.inference.program import FitResult, fit_svi
 from bnnrun.model.informed import CENTRES
-from bnnrun.model.nets import Network, num_params
-from bnnrun.pipeline.build import guide_for
+from bnnrun.model.nets import num_params
+from bnnrun.pipeline.build import Built, guide_for
 from bnnrun.pipeline.outputs import write_fit, write_maps, write_ood, write_uncertainty
 from bnnrun.pipeline.posterior import FittedRun, NUTSRun, SVIRun
 from bnnrun.pipeline.reload import build_model
@@ -67,16 +65,15 @@ def _svi_stage(
     cfg: Config,
     run_dir: Path,
     data: Dataset,
-    net: Network,
-    model: BNN,
-    hp: HyperParams,
-    program: SVIProgram,
+    built: Built,
     *,
     key: jax.Array,
     resume_from: Checkpoint | None,
 ) -> tuple[dict[str, Any], SVIRun | None]:
     """Fit by SVI (from a checkpoint if ``resume_from``); write the ELBO trace and the guide's
     parameters. Returns the record so far and the posterior (None if the fit diverged)."""
+    net, model, hp, program = built
+    assert program is not None
     inf = cfg.inference
     on_chunk = None
     if inf.checkpoint_every is not None:
@@ -94,7 +91,14 @@ def _svi_stage(
     warm_start: FitResult | None = None
     if inf.num_epochs is not None:
         fit, warm_start = fit_epochs(
-            cfg, data, net, model, hp, program, key=key, resume=resume_from, on_chunk=on_chunk
+            cfg,
+            data,
+            model=model,
+            hp=hp,
+            program=program,
+            key=key,
+            resume=resume_from,
+            on_chunk=on_chunk,
         )
     else:
         fit = fit_svi(
@@ -109,7 +113,12 @@ def _svi_stage(
             resume=resume_from,
             on_chunk=on_chunk,
         )
-    kl = kl_estimators(inf.elbo, model, guide_for(model, cfg), (data.x_train, data.y_train, hp))
+    kl = kl_estimators(
+        inf.elbo,
+        model=model,
+        guide=guide_for(model, cfg),
+        model_args=(data.x_train, data.y_train, hp),
+    )
     record: dict[str, Any] = {
         "status": fit.status,
         "seed": cfg.seed,
@@ -135,16 +144,10 @@ def _svi_stage(
 
 
 def _nuts_stage(
-    cfg: Config,
-    run_dir: Path,
-    data: Dataset,
-    net: Network,
-    model: BNN,
-    hp: HyperParams,
-    *,
-    key: jax.Array,
+    cfg: Config, run_dir: Path, data: Dataset, built: Built, *, key: jax.Array
 ) -> tuple[dict[str, Any], NUTSRun]:
     """Sample by NUTS; write the samples, their InferenceData and per-parameter diagnostics."""
+    net, model, hp, _ = built
     result = fit_nuts(
         model,
         data.x_train,
@@ -192,7 +195,8 @@ def execute(cfg: Config, run_dir: Path) -> dict[str, Any]:
     resume_from = check_resumable(run_dir, cfg)
     t0 = time.perf_counter()
     data = load_dataset(cfg.dataset)
-    net, model, hp, program = build_model(cfg, data)
+    built = build_model(cfg, data)
+    net, hp, program = built.net, built.hp, built.program
     if "centres" in hp:
         rundir.save_npz(run_dir / CENTRES, hp["centres"])
     key_fit, key_pred = jax.random.split(jax.random.PRNGKey(cfg.seed))
@@ -207,12 +211,10 @@ def execute(cfg: Config, run_dir: Path) -> dict[str, Any]:
         len(data.y_test),
     )
     if program is None:
-        record, fitted = _nuts_stage(cfg, run_dir, data, net, model, hp, key=key_fit)
+        record, fitted = _nuts_stage(cfg, run_dir, data, built, key=key_fit)
         num_draws = record["num_samples"]
     else:
-        record, fitted = _svi_stage(
-            cfg, run_dir, data, net, model, hp, program, key=key_fit, resume_from=resume_from
-        )
+        record, fitted = _svi_stage(cfg, run_dir, data, built, key=key_fit, resume_from=resume_from)
         num_draws = inf.num_predictive_samples
     if fitted is not None:
         t_pred = time.perf_counter()
@@ -225,7 +227,7 @@ def execute(cfg: Config, run_dir: Path) -> dict[str, Any]:
                 write_uncertainty(run_dir, data, probs, num_images=cfg.analysis.num_images)
             )
             if cfg.ood is not None:
-                record.update(write_ood(run_dir, fitted, draws, probs))
+                record.update(write_ood(run_dir, fitted, draws=draws, probs=probs))
         record["predict_seconds"] = time.perf_counter() - t_pred
         if not all(np.isfinite(v) for v in metrics.values()):
             record["status"] = "diverged"

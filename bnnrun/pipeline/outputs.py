@@ -113,7 +113,7 @@ def write_uncertainty(
 
 
 def write_ood(
-    run_dir: Path, fitted: FittedRun, draws: dict[str, np.ndarray], probs: np.ndarray
+    run_dir: Path, fitted: FittedRun, *, draws: dict[str, np.ndarray], probs: np.ndarray
 ) -> dict[str, Any]:
     """AUROCs of entropy and mutual information for the ``ood`` data set's test inputs against
     the run's own test inputs, and their histograms (``ood_hist.png``)."""
