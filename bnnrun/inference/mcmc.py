@@ -18,6 +18,7 @@ from numpyro.infer import MCMC, NUTS
 
 from bnnrun.config import NUTSConfig
 from bnnrun.inference.guides import init_to_network_default
+from bnnrun.model.hparams import HyperParams
 
 #: Per-draw statistics kept from the sampler (the energies are for ArviZ's BFMI and energy plot).
 EXTRA_FIELDS = ("diverging", "accept_prob", "num_steps", "energy", "potential_energy")
@@ -49,7 +50,7 @@ def fit_nuts(
     model: Callable[..., Any],
     x: np.ndarray,
     y: np.ndarray,
-    hp: Any,
+    hp: HyperParams,
     *,
     key: jax.Array,
     cfg: NUTSConfig,

@@ -19,7 +19,7 @@ analytic or not, carries the same weight. beta_t and T are traced numbers in the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -29,7 +29,7 @@ from numpyro.infer import Trace_ELBO, TraceMeanField_ELBO
 from numpyro.infer.elbo import ELBO
 
 from bnnrun.config import ElboName
-from bnnrun.model.hparams import at_step, kl_weight, objective_hparams
+from bnnrun.model.hparams import HyperParams, at_step, kl_weight, objective_hparams
 
 __all__ = [
     "ANALYTIC",
@@ -50,7 +50,7 @@ def kl_weighted(guide: Callable[..., Any]) -> Callable[..., Any]:
     ``log q`` (or NumPyro's analytic KL, which takes the guide site's scale) is weighted like
     the model's prior sites. Called as ``guide(x, y, hp)``."""
 
-    def weighted(x: jax.Array, y: jax.Array | None, hp: Mapping[str, Any]) -> Any:
+    def weighted(x: jax.Array, y: jax.Array | None, hp: HyperParams) -> Any:
         with handlers.scale(scale=hp["objective"]["kl_weight"]):
             return guide(x, y, hp)
 
