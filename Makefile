@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
-.PHONY: help install run sweep test test-all lint format bench bench-nuts bench-cnn bench-quality bench-sweep bench-gpu clean
+.PHONY: help install run sweep test test-all lint format docs bench bench-nuts bench-cnn bench-quality bench-sweep bench-gpu clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -48,6 +48,9 @@ lint: $(STAMP) ## Check style and formatting (ruff) and the import layers (impor
 format: $(STAMP) ## Fix what ruff can and format the code
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+docs: $(STAMP) ## Regenerate docs/config.md, the config reference, from the schemas and conf/
+	$(BIN)/python -m bnnrun.config.reference
 
 bench: $(STAMP) ## SVI speed against a deterministic optax network of the same shape
 	$(BIN)/python bench/svi_speed.py $(ARGS)

@@ -9,7 +9,17 @@ from bnnrun.config.checks import require
 
 @dataclass
 class AnalysisConfig:
-    """What is computed from the posterior predictive after the fit."""
+    """What is computed from the posterior predictive after the fit.
+
+    Attributes:
+        grid_size: Points per side of the grid of the predictive maps (2-D inputs only).
+        data_chunk: Inputs per predictive chunk (bounds memory).
+        sample_chunk: Posterior draws evaluated together; null: 1 for a CNN on CPU, else 64.
+        max_chunk_mb: The activations of one predictive chunk stay below this many MiB
+            (chunks shrink to fit).
+        num_images: Images per figure of confident mistakes and of the most uncertain test
+            images.
+    """
 
     grid_size: int = 100
     data_chunk: int = 4096

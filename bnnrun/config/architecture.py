@@ -20,7 +20,13 @@ class Activation(StrEnum):
 
 @dataclass
 class MLPConfig:
-    """Fully connected network; the output layer has one logit per class (softmax)."""
+    """Fully connected network; the output layer has one logit per class (softmax).
+
+    Attributes:
+        name: Which network (set by the option).
+        hidden: Widths of the hidden layers, from input to output.
+        activation: Activation after every hidden layer (the output is a softmax).
+    """
 
     name: str = "mlp"
     hidden: list[int] = field(default_factory=lambda: [5, 5])
@@ -43,6 +49,16 @@ class CNNConfig:
     One conv layer per entry of ``filters`` (``kernel x kernel``, stride 1, ``padding``), each
     followed by the activation and ``pool x pool`` max pooling; then one dense layer per entry
     of ``dense``. The defaults are the paper's MNIST network (with ``padding: valid``).
+
+    Attributes:
+        name: Which network (set by the option).
+        filters: Output channels of each convolution layer, one layer per entry.
+        kernel: Side of each square convolution kernel (stride 1).
+        pool: Side of the max-pooling window after each convolution (stride = side).
+        padding: ``same`` keeps each convolution's output size; ``valid`` shrinks it by
+            ``kernel - 1`` (the paper's).
+        dense: Widths of the dense layers between the convolutions and the output layer.
+        activation: Activation after every convolution and hidden dense layer.
     """
 
     name: str = "cnn"

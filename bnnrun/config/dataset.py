@@ -12,7 +12,16 @@ from bnnrun.errors import ConfigError
 
 @dataclass
 class MoonsConfig:
-    """Two interleaving half-circles (``sklearn.datasets.make_moons``)."""
+    """Two interleaving half-circles (``sklearn.datasets.make_moons``).
+
+    Attributes:
+        name: Which data set (set by the option).
+        n_samples: Points generated, train and test together.
+        noise: Standard deviation of the Gaussian noise added to every point.
+        test_fraction: Fraction of the points held out as the test set (stratified split).
+        standardize: Scale both inputs to mean 0 and std 1, by the training split's statistics.
+        seed: Seed of the generated points and of the train/test split.
+    """
 
     name: str = "moons"
     n_samples: int = 1000
@@ -31,7 +40,12 @@ class MoonsConfig:
 
 @dataclass
 class CirclesConfig(MoonsConfig):
-    """A large circle containing a smaller one (``sklearn.datasets.make_circles``)."""
+    """A large circle containing a smaller one (``sklearn.datasets.make_circles``).
+
+    Attributes:
+        name: Which data set (set by the option).
+        factor: Radius of the inner circle relative to the outer one.
+    """
 
     name: str = "circles"
     factor: float = 0.2
@@ -71,6 +85,15 @@ class DigitsConfig:
     ``classes`` keeps only those digits, relabelled ``0 .. k-1`` in the order given, before
     the split (null: all ten); ``train_size`` keeps a stratified, seeded subset of that many
     training images (null: all).
+
+    Attributes:
+        name: Which data set (set by the option).
+        test_fraction: Fraction of all images held out as the test set.
+        validation_fraction: Fraction of all images held out for validation, from the training
+            part.
+        classes: Keep only these digits, relabelled ``0 .. k-1`` in this order; null: all ten.
+        train_size: Keep a stratified, seeded subset of this many training images; null: all.
+        seed: Seed of the splits and of the ``train_size`` subset.
     """
 
     name: str = "digits"
@@ -111,6 +134,20 @@ class IDXImagesConfig:
     ``classes`` keeps only those classes of both files, relabelled ``0 .. k-1`` in the order
     given, before anything else (so the sizes count images of those classes; null: all ten).
     Pixels are scaled from 0..255 to [0, 1].
+
+    Attributes:
+        name: Which data set: ``mnist`` or ``fashion_mnist`` (set by the option).
+        data_dir: Folder holding the four IDX files; null: the folder named by the data set's
+            environment variable, the system location, then bnnrun's cache.
+        download: Download missing files into bnnrun's cache, each checked against its
+            published SHA-256.
+        validation_size: Validation images, a seeded random subset of the training file.
+        train_size: Keep a seeded random subset of this many training images; null: all the
+            rest.
+        test_size: Keep a seeded random subset of this many test images; null: all.
+        classes: Keep only these classes of both files, relabelled ``0 .. k-1`` in this order;
+            null: all ten.
+        seed: Seed of the validation split and of the size subsets.
     """
 
     name: str = MISSING

@@ -19,7 +19,11 @@ class HyperpriorKind(StrEnum):
 
 @dataclass
 class FixedHyperpriorConfig:
-    """A delta hyperprior: the prior's scale is the constant ``prior.scale``."""
+    """A delta hyperprior: the prior's scale is the constant ``prior.scale``.
+
+    Attributes:
+        kind: The hyperprior (set by the option).
+    """
 
     kind: HyperpriorKind = HyperpriorKind.fixed
 
@@ -28,8 +32,11 @@ class FixedHyperpriorConfig:
 class HalfHyperpriorConfig:
     """HalfNormal(scale) or HalfCauchy(scale) over each layer's prior scale.
 
-    ``noncentered``: sample each weight as ``z ~ prior(0, 1)`` and set ``w = loc + s * z``
-    (NumPyro's ``LocScaleReparam``), instead of ``w ~ prior(loc, s)``.
+    Attributes:
+        kind: The hyperprior: ``half_normal`` or ``half_cauchy`` (set by the option).
+        scale: Scale of the half-normal or half-Cauchy over each prior scale.
+        noncentered: Sample each weight as ``z ~ prior(0, 1)`` and set ``w = loc + s * z``
+            (NumPyro's ``LocScaleReparam``), instead of ``w ~ prior(loc, s)``.
     """
 
     kind: HyperpriorKind = MISSING
@@ -42,8 +49,16 @@ class HalfHyperpriorConfig:
 
 @dataclass
 class InverseGammaHyperpriorConfig:
-    """InverseGamma(concentration, rate) over each layer's prior scale (``noncentered`` as
-    for :class:`HalfHyperpriorConfig`)."""
+    """InverseGamma(concentration, rate) over each layer's prior scale.
+
+    Attributes:
+        kind: The hyperprior (set by the option).
+        concentration: Concentration (shape) of the inverse gamma.
+        rate: Rate of the inverse gamma; its mean is ``rate / (concentration - 1)`` for a
+            concentration above 1.
+        noncentered: Sample each weight as ``z ~ prior(0, 1)`` and set ``w = loc + s * z``
+            (NumPyro's ``LocScaleReparam``), instead of ``w ~ prior(loc, s)``.
+    """
 
     kind: HyperpriorKind = HyperpriorKind.inverse_gamma
     concentration: float = 1.0

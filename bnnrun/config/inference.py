@@ -25,7 +25,18 @@ class Schedule(StrEnum):
 @dataclass
 class OptimizerConfig:
     """An optax optimizer. ``schedule`` decays ``lr`` to ``lr * final_lr_fraction`` by the end
-    of the fit, after a linear warm-up of ``warmup_steps``; ``clip_norm`` clips the gradient."""
+    of the fit, after a linear warm-up of ``warmup_steps``; ``clip_norm`` clips the gradient.
+
+    Attributes:
+        name: The optax optimizer.
+        lr: Learning rate: the constant rate, or the peak of a schedule.
+        schedule: ``constant``, or a ``cosine`` or ``exponential`` decay from ``lr`` to
+            ``lr * final_lr_fraction`` by the end of the fit.
+        warmup_steps: Linear warm-up of the rate from 0 to ``lr`` over these first steps.
+        final_lr_fraction: The decay schedules end at ``lr * final_lr_fraction``.
+        clip_norm: Clip the gradient's global norm to this before each step; null: no
+            clipping.
+    """
 
     name: OptimizerName = OptimizerName.adam
     lr: float = 1e-2
@@ -80,6 +91,38 @@ class SVIConfig:
     over ``beta_warmup_steps``) and the log likelihood divided by ``temperature``.
     ``checkpoint_every`` writes the whole SVI state to ``checkpoint.npz`` at the first chunk
     boundary after every that many steps (null: never), so ``resume=true`` can continue it.
+
+    Attributes:
+        method: The inference method (set by the option).
+        guide: The autoguide: ``normal`` (mean-field Gaussian), ``lowrank`` (low-rank plus
+            diagonal covariance), ``mvn`` (full-rank Gaussian), ``delta`` (a point estimate:
+            MAP, or MLE with the flat prior).
+        rank: Rank of the ``lowrank`` guide's covariance factor; null: NumPyro's default,
+            about the square root of the number of latent values.
+        elbo: The ELBO estimator: ``Trace_ELBO``, or ``TraceMeanField_ELBO`` (the KL term
+            analytic where NumPyro has it).
+        num_steps: SVI steps of the fit, unless ``num_epochs`` is set.
+        num_particles: Monte Carlo samples of the ELBO per step.
+        beta: Weight of the KL term in the objective.
+        beta_warmup_steps: Ramp the KL weight linearly from ``beta / N`` to ``beta`` over the
+            first N steps; 0: no ramp.
+        temperature: The log likelihood is divided by this.
+        init_scale: Initial standard deviation of the guide's Gaussians (unconstrained space).
+        batch_size: Training points per step: an epoch's minibatch, or without ``num_epochs``
+            a random subsample (the likelihood scaled to the full set); null: the full batch.
+        num_predictive_samples: Posterior draws behind the predictive probabilities and every
+            metric.
+        chunk_size: Steps per chunk; between chunks the host checks for divergence and updates
+            the progress bar.
+        checkpoint_every: Write the SVI state to ``checkpoint.npz`` at the first chunk end
+            after every this many steps, for ``resume=true``; null: never.
+        optimizer: The optimizer and its learning-rate schedule (``inference.optimizer.*``).
+        num_epochs: Fit by this many epochs of shuffled minibatches of ``batch_size`` instead
+            of by ``num_steps``; null: by ``num_steps``.
+        warm_start_epochs: Epochs of MAP (an ``AutoDelta`` fit) before SVI, whose estimate
+            starts the guide's means; needs ``num_epochs``.
+        loop: How an epoch fit drives its steps: ``scan`` (compiled chunks), ``step`` (one
+            jitted step per minibatch), ``auto`` (``step`` for a CNN on CPU, else ``scan``).
     """
 
     method: str = "svi"
@@ -173,6 +216,20 @@ class NUTSConfig:
 
     ``num_chains`` chains of ``num_warmup`` adaptation steps and ``num_samples`` kept draws;
     the predictive uses every kept draw. ``temperature`` divides the log likelihood, as in SVI.
+
+    Attributes:
+        method: The inference method (set by the option).
+        num_warmup: Adaptation steps per chain (discarded).
+        num_samples: Draws kept per chain.
+        num_chains: Independent chains.
+        chain_method: ``sequential``: one chain after another; ``vectorized``: all chains in
+            one program.
+        target_accept_prob: Acceptance probability that the step-size adaptation aims for.
+        max_tree_depth: Maximum depth of a trajectory's tree: at most ``2^depth`` leapfrog
+            steps per draw.
+        dense_mass: Adapt a dense mass matrix (correlations; small networks only) instead of
+            a diagonal one.
+        temperature: The log likelihood is divided by this.
     """
 
     method: str = "nuts"

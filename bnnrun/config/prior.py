@@ -25,7 +25,13 @@ LOCATION_SCALE_FAMILIES = ("normal", "laplace", "cauchy", "student_t")
 
 @dataclass
 class ScaledPriorConfig:
-    """A location-scale prior on every weight and bias: normal, laplace or cauchy."""
+    """A location-scale prior on every weight and bias: normal, laplace or cauchy.
+
+    Attributes:
+        family: The distribution: ``normal``, ``laplace`` or ``cauchy`` (set by the option).
+        loc: Location of every weight's and bias's prior.
+        scale: Scale of every weight's and bias's prior; a learned hyperprior replaces it.
+    """
 
     family: PriorFamily = MISSING
     loc: float = 0.0
@@ -37,6 +43,13 @@ class ScaledPriorConfig:
 
 @dataclass
 class StudentTPriorConfig(ScaledPriorConfig):
+    """A Student-t prior, ``StudentT(df, loc, scale)``, on every weight and bias.
+
+    Attributes:
+        family: The distribution (set by the option).
+        df: Degrees of freedom: the smaller, the heavier the tails.
+    """
+
     family: PriorFamily = PriorFamily.student_t
     df: float = 3.0
 
@@ -47,7 +60,11 @@ class StudentTPriorConfig(ScaledPriorConfig):
 
 @dataclass
 class FlatPriorConfig:
-    """The improper uniform prior: log density 0 everywhere, no scale."""
+    """The improper uniform prior: log density 0 everywhere, no scale.
+
+    Attributes:
+        family: The distribution (set by the option).
+    """
 
     family: PriorFamily = PriorFamily.flat
 
@@ -61,6 +78,18 @@ class InformedPriorConfig:
     or MAP values for a ``delta`` guide; sample means for NUTS) or an ``.npz`` file with one
     array per parameter, named ``<layer>.<role>`` (e.g. ``layer1.w``). The other layers get
     ``distribution(loc, default_scale)``. A learned hyperprior replaces both scales.
+
+    Attributes:
+        family: The prior (set by the option).
+        distribution: The distribution of every weight: ``normal``, ``laplace``, ``cauchy`` or
+            ``student_t``.
+        source: The pretrained weights: a bnnrun run directory or an ``.npz`` file; must be
+            set.
+        layers: Layers to inform, e.g. ``[layer1, layer2]``; null: every layer.
+        scale: Scale of the informed layers' prior; a learned hyperprior replaces it.
+        loc: Location of the other layers' prior.
+        default_scale: Scale of the other layers' prior; a learned hyperprior replaces it.
+        df: Degrees of freedom, when ``distribution`` is ``student_t``.
     """
 
     family: PriorFamily = PriorFamily.informed

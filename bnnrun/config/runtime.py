@@ -9,7 +9,16 @@ from bnnrun.config.checks import require
 
 @dataclass
 class RuntimeConfig:
-    """Where and how JAX runs. ``cpu_threads`` sizes XLA's CPU thread pool (null: all cores)."""
+    """Where and how JAX runs.
+
+    Attributes:
+        platform: JAX's platform: ``cpu``, ``gpu`` (or ``cuda``) or ``tpu``; null: JAX's
+            default (a GPU if JAX sees one).
+        cpu_threads: Size of XLA's CPU thread pool; null: all cores.
+        compilation_cache: Keep compiled programs in JAX's persistent cache (``jax/`` under
+            ``~/.cache/bnnrun`` or ``$BNNRUN_CACHE_DIR``), so later processes skip compiling.
+        progress: A progress bar on stderr, updated once per chunk of steps.
+    """
 
     platform: str | None = None
     cpu_threads: int | None = None

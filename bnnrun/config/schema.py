@@ -14,7 +14,24 @@ from bnnrun.config.runtime import RuntimeConfig
 
 @dataclass
 class Config:
-    """The whole run. Group nodes are typed by their option's own schema."""
+    """The whole run. Group nodes are typed by their option's own schema.
+
+    Attributes:
+        dataset: The data set to fit: an option of ``conf/dataset/``.
+        architecture: The network: an option of ``conf/architecture/``.
+        prior: The prior over the weights: an option of ``conf/prior/``.
+        hyperprior: A fixed or a learned prior scale: an option of ``conf/hyperprior/``.
+        inference: How the posterior is found: an option of ``conf/inference/``.
+        seed: Seed of everything stochastic in inference (guide initialisation, SVI noise,
+            predictive draws); the data split has its own, ``dataset.seed``.
+        name: Names the run directory: ``outputs/runs/NAME/TIMESTAMP``.
+        resume: Continue an interrupted SVI run from the ``checkpoint.npz`` in its run
+            directory (``hydra.run.dir``; same config).
+        runtime: Where and how JAX runs (``runtime.*``).
+        analysis: What is computed from the posterior predictive (``analysis.*``).
+        ood: A data set whose test images are scored as out-of-distribution: an option of
+            ``conf/ood/``; null: none.
+    """
 
     dataset: Any = MISSING
     architecture: Any = MISSING
