@@ -1,8 +1,11 @@
-"""Schemas of ``conf/dataset/`` (and ``conf/ood/``): synthetic 2-D sets and image sets."""
+"""Schemas of ``conf/dataset/`` (and ``conf/ood/``): synthetic 2-D sets, image sets, tables
+(CSV or Parquet), the UCI regression benchmark's files, and built-in regression data."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
 
 from omegaconf import MISSING
 
@@ -179,3 +182,225 @@ IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
     "mnist": (28, 28, 1),
     "fashion_mnist": (28, 28, 1),
 }
+
+
+class TaskChoice(StrEnum):
+    """What a table's target is: ``auto`` decides from the target column (see
+    :class:`TableConfig`)."""
+
+    auto = "auto"
+    classification = "classification"
+    regression = "regression"
+
+
+class MissingValues(StrEnum):
+    """What to do with rows that have a missing value in a used column."""
+
+    refuse = "refuse"
+    drop = "drop"
+
+
+def _check_fraction(value: float) -> None:
+    require(0 < value < 1, "dataset.test_fraction", "in (0, 1)", value)
+
+
+@dataclass
+class TableConfig:
+    """A table from a CSV or Parquet file (read with pandas; the suffix tells which: ``.csv``,
+    ``.tsv``, either compressed, or ``.parquet`` / ``.pq``).
+
+    Feature columns of text (or pandas' category type) are one-hot encoded, with the levels of
+    the training split (a level seen only in the test split encodes as all zeros); numeric
+    columns are used as numbers, boolean ones as 0/1. A text column that mixes numbers and
+    words, has more than ``max_categories`` distinct values, or a column of dates or other
+    objects, is refused.
+
+    ``task=auto`` picks classification for a text, boolean or categorical target, and for an
+    integer-valued target (integers, or floats that are all whole numbers) with 2 distinct
+    values, or at most 20 distinct values and at least 10 rows per distinct value; anything
+    else is regression. The pick is logged and recorded as the data set's task. Class names
+    are the target's distinct values, sorted.
+
+    The split is seeded and random (stratified for classification) unless ``train_index``
+    and ``test_index`` name files of row numbers. Row numbers count the table's data rows
+    from 0 (a CSV's header is not a row).
+
+    Attributes:
+        name: Which data set (set by the option).
+        path: The CSV or Parquet file; relative paths start at the working directory.
+        target: The column to predict.
+        features: The input columns; null: every column but the target.
+        categorical: Columns one-hot encoded whatever their type (e.g. integer codes); text
+            columns are one-hot encoded anyway.
+        max_categories: A text feature column with more distinct values than this is refused
+            (free text or identifiers, not categories), unless listed in ``categorical``.
+        task: ``auto``, ``classification`` or ``regression``; ``auto`` decides from the target
+            column as described above.
+        missing: ``refuse`` rows with a missing value in a used column (the error gives their
+            count and first row numbers) or ``drop`` them (the count is recorded).
+        test_fraction: Fraction of the rows held out as the test set (random split; stratified
+            for classification). Unused with index files.
+        train_index: A file of whitespace-separated row numbers of the training split; with
+            ``test_index``, replaces the random split.
+        test_index: A file of whitespace-separated row numbers of the test split.
+        standardize: Scale numeric feature columns to mean 0 and std 1 by the training
+            split's statistics (one-hot and boolean columns stay 0/1). A regression target is
+            always standardised (metrics are reported in its original units).
+        seed: Seed of the random split.
+    """
+
+    name: str = "table"
+    path: str = MISSING
+    target: str = MISSING
+    features: list[str] | None = None
+    categorical: list[str] = field(default_factory=list)
+    max_categories: int = 50
+    task: TaskChoice = TaskChoice.auto
+    missing: MissingValues = MissingValues.refuse
+    test_fraction: float = 0.2
+    train_index: str | None = None
+    test_index: str | None = None
+    standardize: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        # Built in Python rather than composed, the enums may arrive as their values.
+        self.task, self.missing = TaskChoice(self.task), MissingValues(self.missing)
+        _check_fraction(self.test_fraction)
+        if (self.train_index is None) != (self.test_index is None):
+            given, other = (
+                ("train_index", "test_index")
+                if self.test_index is None
+                else ("test_index", "train_index")
+            )
+            raise ConfigError(
+                f"dataset.{given} is set but dataset.{other} is not: give both index files, "
+                "or neither for a random split"
+            )
+        require(
+            self.max_categories >= 2,
+            "dataset.max_categories",
+            "an integer >= 2",
+            self.max_categories,
+        )
+        if self.features is not None:
+            require(
+                len(self.features) >= 1 and len(set(self.features)) == len(self.features),
+                "dataset.features",
+                "a list of distinct column names, or null for every column but the target",
+                self.features,
+            )
+            require(
+                self.target not in self.features,
+                "dataset.features",
+                f"a list of columns without the target {self.target!r}",
+                self.features,
+            )
+        require(
+            self.target not in self.categorical,
+            "dataset.categorical",
+            f"a list of feature columns; the target {self.target!r} is not a feature",
+            self.categorical,
+        )
+        if self.features is not None:
+            stray = [c for c in self.categorical if c not in self.features]
+            require(
+                not stray,
+                "dataset.categorical",
+                f"a list of columns of dataset.features; {stray} are not among them",
+                self.categorical,
+            )
+
+
+@dataclass
+class UCIConfig:
+    """One split of a regression data set in the UCI benchmark's published format
+    (Hernandez-Lobato & Adams 2015; Gal & Ghahramani 2016, ``UCI_Datasets/<name>``).
+
+    The directory (or its ``data/`` subdirectory) holds ``data.txt`` (whitespace-separated
+    numbers, one row per line), ``index_features.txt`` and ``index_target.txt`` (column
+    numbers, from 0), and ``index_train_<i>.txt`` / ``index_test_<i>.txt`` (row numbers, from
+    0, of split ``i``). Features and target are standardised by the training split's
+    statistics, as the published protocol does (a feature constant on the training split is
+    centred and left unscaled).
+
+    Attributes:
+        name: Which data set (set by the option).
+        path: The data set's directory, e.g. ``UCI_Datasets/yacht``.
+        split: Which split to load: ``i`` of ``index_train_<i>.txt`` (usually 0-19).
+    """
+
+    name: str = "uci"
+    path: str = MISSING
+    split: int = 0
+
+    def __post_init__(self) -> None:
+        require(self.split >= 0, "dataset.split", "an integer >= 0", self.split)
+
+
+@dataclass
+class ToyRegressionConfig:
+    """A 1-D regression problem with a gap between two clusters of inputs, after Foong et al.
+    2019 ("'In-Between' Uncertainty in Bayesian Neural Networks").
+
+    Training inputs are drawn uniformly from [-1, -0.7] and [0.5, 1], half from each; targets
+    are ``y = -(x + 0.5) sin(3 pi x) + noise``, Gaussian noise of standard deviation ``noise``.
+    The test inputs are evenly spaced over [-1, 1], the gap included, with noisy targets drawn
+    the same way. Inputs are not rescaled; the target is standardised by the training
+    split's statistics.
+
+    Attributes:
+        name: Which data set (set by the option).
+        n_samples: Training points, half in each cluster.
+        n_test: Test points, evenly spaced over [-1, 1].
+        noise: Standard deviation of the Gaussian noise on every target.
+        seed: Seed of the inputs and the noise.
+    """
+
+    name: str = "toy_regression"
+    n_samples: int = 100
+    n_test: int = 200
+    noise: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        require(self.n_samples >= 4, "dataset.n_samples", "an integer >= 4", self.n_samples)
+        require(self.n_test >= 1, "dataset.n_test", "an integer >= 1", self.n_test)
+        require(self.noise >= 0, "dataset.noise", ">= 0", self.noise)
+
+
+@dataclass
+class DiabetesConfig:
+    """scikit-learn's bundled diabetes data (442 patients, 10 features, a disease progression
+    score a year later), split at random, seeded.
+
+    Attributes:
+        name: Which data set (set by the option).
+        test_fraction: Fraction of the patients held out as the test set.
+        standardize: Scale every feature to mean 0 and std 1 by the training split's
+            statistics (the target is always standardised).
+        seed: Seed of the split.
+    """
+
+    name: str = "diabetes"
+    test_fraction: float = 0.2
+    standardize: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_fraction(self.test_fraction)
+
+
+#: Data sets whose task is regression whatever their settings, by config name.
+REGRESSION_DATASETS = frozenset({"uci", "toy_regression", "diabetes"})
+
+
+def configured_task(cfg: Any) -> str | None:
+    """The task a dataset node asks for before any data is read: ``"regression"``,
+    ``"classification"``, or None where the data decide (a table with ``task=auto``)."""
+    if cfg.name in REGRESSION_DATASETS:
+        return "regression"
+    task = getattr(cfg, "task", None)
+    if task is None:
+        return "classification"
+    return None if task == TaskChoice.auto else str(task)

@@ -14,9 +14,14 @@ from bnnrun.config.architecture import CNNConfig, MLPConfig
 from bnnrun.config.dataset import (
     IMAGE_SHAPES,
     CirclesConfig,
+    DiabetesConfig,
     DigitsConfig,
     IDXImagesConfig,
     MoonsConfig,
+    TableConfig,
+    ToyRegressionConfig,
+    UCIConfig,
+    configured_task,
 )
 from bnnrun.config.hyperprior import (
     FixedHyperpriorConfig,
@@ -41,6 +46,10 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "circles": CirclesConfig,
         "digits": DigitsConfig,
         "idx": IDXImagesConfig,
+        "table": TableConfig,
+        "uci": UCIConfig,
+        "toy_regression": ToyRegressionConfig,
+        "diabetes": DiabetesConfig,
     },
     "architecture": {"mlp": MLPConfig, "cnn": CNNConfig},
     "prior": {
@@ -68,6 +77,10 @@ DISCRIMINATORS: dict[str, tuple[str, dict[str, str]]] = {
             "digits": "digits",
             "mnist": "idx",
             "fashion_mnist": "idx",
+            "table": "table",
+            "uci": "uci",
+            "toy_regression": "toy_regression",
+            "diabetes": "diabetes",
         },
     ),
     "architecture": ("name", {"mlp": "mlp", "cnn": "cnn"}),
@@ -117,6 +130,13 @@ def check_choices(cfg: Config) -> None:
             f"prior=flat has no scale, so hyperprior={cfg.hyperprior.kind.value} has nothing to "
             "learn: use hyperprior=fixed with the flat prior, or a prior with a scale "
             "(normal, laplace, cauchy, student_t)"
+        )
+    if configured_task(cfg.dataset) == "regression":
+        what = "asks for" if cfg.dataset.name == "table" else "is"
+        raise InvalidCombination(
+            f"dataset={cfg.dataset.name} {what} a regression task; bnnrun's model is a classifier "
+            "until the likelihood config group lands: choose a classification data set"
+            + (" (or dataset.task=classification)" if cfg.dataset.name == "table" else "")
         )
     if cfg.resume and cfg.inference.method != "svi":
         raise InvalidCombination(

@@ -7,7 +7,10 @@ from typing import Any
 
 from bnnrun.data.dataset import Dataset
 from bnnrun.data.images import load_digits, load_idx_images
+from bnnrun.data.regression import load_diabetes, load_toy_regression
 from bnnrun.data.synthetic import load_circles, load_moons
+from bnnrun.data.table import load_table
+from bnnrun.data.uci import load_uci
 
 LOADERS: dict[str, Callable[[Any], Dataset]] = {
     "moons": load_moons,
@@ -15,6 +18,10 @@ LOADERS: dict[str, Callable[[Any], Dataset]] = {
     "digits": load_digits,
     "mnist": load_idx_images,
     "fashion_mnist": load_idx_images,
+    "table": load_table,
+    "uci": load_uci,
+    "toy_regression": load_toy_regression,
+    "diabetes": load_diabetes,
 }
 
 

@@ -74,6 +74,12 @@ def build(
         read_run: the point estimate ``{site: array}`` of a finished run directory (an
             informed prior's source); required for an informed prior without ``centres``.
     """
+    if data.task != "classification":
+        raise ConfigError(
+            f"dataset={data.name} holds a {data.task} target; bnnrun's model is a classifier "
+            "until the likelihood config group lands: set dataset.task=classification for a "
+            "target with few distinct values"
+        )
     net = build_network(
         cfg.architecture, input_shape=data.input_shape, num_classes=data.num_classes
     )
