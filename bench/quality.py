@@ -7,7 +7,7 @@
 Targets (issue 5): the paper's CNN on Fashion-MNIST with its default settings, in at most 10
 epochs on a 2-core CPU: accuracy >= 0.90, NLL <= 0.29, ECE <= 0.015; the CNN on digits: accuracy
 >= 0.97. Exit code 1 if a target is missed. Needs the Fashion-MNIST files (Debian's
-dataset-fashion-mnist, or see README).
+dataset-fashion-mnist, or see docs/images.md).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ REPO = BENCH.parent
 #: name -> (command-line overrides, targets: metric -> (comparison, bound))
 RUNS: dict[str, tuple[list[str], dict[str, tuple[str, float]]]] = {
     "fashion_mnist": (
-        # The paper's CNN with the default normal(0, 1) prior (the paper's own 0.1 misses; README).
+        # The paper's CNN with the default normal(0, 1) prior (the paper's own 0.1; docs/images.md).
         ["experiment=paper_mnist", "dataset=fashion_mnist", "prior.scale=1.0"],
         {"accuracy": (">=", 0.90), "nll": ("<=", 0.29), "ece": ("<=", 0.015)},
     ),

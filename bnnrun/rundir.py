@@ -15,13 +15,15 @@ import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-from matplotlib.figure import Figure
 
 from bnnrun.errors import DataError, RunDirError
+
+if TYPE_CHECKING:  # pandas and matplotlib take ~0.5 s to import: the CLI's checks need neither
+    import pandas as pd
+    from matplotlib.figure import Figure
 
 METRICS = "metrics.json"
 POSTERIOR = "posterior.npz"
@@ -77,6 +79,22 @@ def write_json(path: Path, obj: Mapping[str, Any]) -> None:
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
+
+
+def write_columns(path: Path, columns: Mapping[str, np.ndarray]) -> None:
+    """A CSV of equal-length numeric columns, written as pandas' ``DataFrame.to_csv(index=False)``
+    writes them (a float32 value as its shortest repr, NaN as an empty field), without pandas:
+    importing it costs a run a third of a second."""
+    names = list(columns)
+    cells = []
+    for values in columns.values():
+        text = np.asarray(values).astype(str)
+        if np.issubdtype(np.asarray(values).dtype, np.floating):
+            text[np.isnan(values)] = ""
+        cells.append(text.tolist())
+    rows = [",".join(names), *(",".join(row) for row in zip(*cells, strict=True))]
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(rows) + "\n")
 
 
 def save_figure(path: Path, fig: Figure) -> None:

@@ -9,7 +9,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
+import jax
+import numpy as np
 import pytest
 
 from bnnrun.config import Config, to_run_config
@@ -34,6 +37,55 @@ configure_jax(compilation_cache=True)
 def make_config(*overrides: str) -> Config:
     """The validated config ``bnnrun <overrides>`` would run."""
     return to_run_config(without_hydra(compose_config(list(overrides), conf_dir=CONF_DIR)))
+
+
+def run_predictive(run: Any, x: np.ndarray | None = None) -> np.ndarray:
+    """The predictive ``[S, N, C]`` at ``x`` (default: the test inputs) from the draws a run's
+    pipeline took: ``run.default_num_draws`` of them, with the key ``execute`` uses for the
+    predictive, ``jax.random.split(PRNGKey(seed))[1]``."""
+    key = jax.random.split(jax.random.PRNGKey(run.cfg.seed))[1]
+    draws = run.draws(key=key, num_samples=run.default_num_draws)
+    return run.probs(draws, run.data.x_test if x is None else x)
+
+
+def recorded_draws(run_dir: Path) -> dict[str, np.ndarray]:
+    """The posterior draws an SVI run's pipeline predicted with, ``{site: [S, *shape]}``, as
+    its ``posterior.nc`` holds them (one chain)."""
+    import arviz as az
+
+    posterior = az.from_netcdf(run_dir / "posterior.nc").posterior
+    assert posterior.sizes["chain"] == 1
+    return {k: posterior[k].values[0] for k in posterior.data_vars}
+
+
+def hand_metrics(probs: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Accuracy, NLL, (multiclass) Brier score and ECE (15 bins) of the predictive mean of
+    ``probs`` ``[S, N, C]``, from their definitions in NumPy (independent of
+    :mod:`bnnrun.analysis.metrics`)."""
+    mean = probs.astype(np.float64).mean(axis=0)
+    mean /= mean.sum(axis=-1, keepdims=True)
+    rows = np.arange(len(y))
+    correct = mean.argmax(axis=-1) == y
+    # ECE: 15 equal-width bins of the top-class confidence, (k/15, (k+1)/15] each.
+    confidence = mean.max(axis=-1)
+    bins = np.clip(np.ceil(confidence * 15).astype(int) - 1, 0, 14)
+    ece = sum(
+        (bins == b).mean() * abs(correct[bins == b].mean() - confidence[bins == b].mean())
+        for b in np.unique(bins)
+    )
+    return {
+        "accuracy": float(correct.mean()),
+        "nll": float(-np.log(mean[rows, y]).mean()),
+        "brier": float(((mean - np.eye(mean.shape[-1])[y]) ** 2).sum(axis=-1).mean()),
+        "ece": float(ece),
+    }
+
+
+def hand_auroc(score_in: np.ndarray, score_out: np.ndarray) -> float:
+    """P(an out-of-distribution score exceeds an in-distribution one), ties counting half:
+    the AUROC by counting pairs."""
+    diff = np.asarray(score_out)[:, None] - np.asarray(score_in)[None, :]
+    return float(((diff > 0).sum() + 0.5 * (diff == 0).sum()) / diff.size)
 
 
 @pytest.fixture(scope="session")

@@ -168,7 +168,8 @@ def test_help_lists_groups_and_options(run_cli) -> None:
     for line in [
         "prior: cauchy, flat, informed, laplace, normal, student_t",
         "hyperprior: fixed, half_cauchy, half_normal, inverse_gamma",
-        "dataset: circles, digits, fashion_mnist, mnist, moons",
+        "dataset: circles, diabetes, digits, fashion_mnist, mnist, moons, table, "
+        "toy_regression, uci",
         "architecture: cnn, mlp",
         "ood: digits, fashion_mnist, mnist",
         "experiment: paper_mnist",
@@ -186,3 +187,24 @@ def test_unavailable_platform_is_one_clear_error(run_cli, tmp_path: Path) -> Non
     lines = proc.stderr.strip().splitlines()
     assert lines == [lines[0]] and "runtime.platform=gpu is not available" in lines[0], proc.stderr
     assert json.loads((out / "metrics.json").read_text())["status"] == "failed"
+
+
+def test_full_rank_guide_too_large_is_refused(run_cli, tmp_path: Path) -> None:
+    """A 2-100-100-2 net has 2*100 + 100 + 100*100 + 100 + 100*2 + 2 = 10,602 parameters: more
+    than the full-rank guide's 10,000. One line, exit 2, and the run records why it failed."""
+    out = tmp_path / "run"
+    proc = run_cli(
+        "debug=smoke",
+        "inference.guide=mvn",
+        "architecture.hidden=[100,100]",
+        f"hydra.run.dir={out}",
+    )
+    assert proc.returncode == 2, proc.stderr
+    message = (
+        "inference.guide=mvn keeps a D x D covariance, and this network has D = 10602 "
+        "parameters (mvn allows at most 10000): use inference.guide=lowrank or normal"
+    )
+    assert proc.stderr.strip().splitlines() == [f"bnnrun: error: {message}"]
+    assert "Traceback" not in proc.stdout
+    assert json.loads((out / "metrics.json").read_text()) == {"status": "failed", "error": message}
+    assert not (out / "posterior.npz").exists()

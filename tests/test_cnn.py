@@ -12,6 +12,8 @@ import pytest
 from conftest import make_config
 from numpyro import handlers
 from numpyro.infer.util import log_density
+from scipy import stats
+from scipy.special import logsumexp
 
 from bnnrun.analysis.predictive import activation_bytes, chunk_sizes, resolve_sample_chunk
 from bnnrun.errors import ConfigError, InvalidCombination
@@ -126,23 +128,55 @@ CASES = [(p, "fixed") for p in PRIORS] + [("laplace", h) for h in HYPERPRIORS[1:
 
 @pytest.mark.parametrize(("prior", "hyperprior"), CASES, ids=[f"{p}-{h}" for p, h in CASES])
 def test_cnn_model_takes_every_prior_and_hyperprior(prior: str, hyperprior: str) -> None:
+    """The CNN model's log joint at given weights equals scipy's prior (and hyperprior) log
+    densities plus the minibatch log likelihood of the NumPy forward pass, scaled 12 / 4."""
     cfg = make_config(f"prior={prior}", f"hyperprior={hyperprior}")
     net = CNN(
         input_shape=(8, 8, 1), filters=(2,), kernel=3, padding="SAME", dense=(), num_classes=3
     )
     model = BNN(net, prior, hyperprior, num_data=12, given_batches=True)
-    values = {
-        f"{layer}.{role}": jnp.full(shape, 0.05)
+    rng = np.random.default_rng(2)
+    params = {
+        layer: {role: rng.normal(0.0, 0.3, shape) for role, shape in roles.items()}
         for layer, roles in net.param_shapes().items()
-        for role, shape in roles.items()
     }
+    values = {
+        f"{layer}.{role}": jnp.asarray(w, jnp.float32)
+        for layer, roles in params.items()
+        for role, w in roles.items()
+    }
+    scale = 0.7 if hyperprior != "fixed" else getattr(cfg.prior, "scale", None)
     if hyperprior != "fixed":
-        values.update({f"{site}_scale": jnp.float32(0.7) for site in list(values)})
-    x = jnp.ones((4, 8, 8, 1))
-    y = jnp.array([0, 1, 2, 0])
+        values.update({f"{site}_scale": jnp.float32(scale) for site in list(values)})
+    x = rng.uniform(size=(4, 8, 8, 1)).astype(np.float32)
+    y = np.array([0, 1, 2, 0])
+    h, p = cfg.hyperprior, cfg.prior
+    hyper = {
+        "fixed": None,
+        "half_normal": lambda: stats.halfnorm(scale=h.scale),
+        "half_cauchy": lambda: stats.halfcauchy(scale=h.scale),
+        "inverse_gamma": lambda: stats.invgamma(h.concentration, scale=h.rate),
+    }[hyperprior]
+    weights = {
+        "normal": lambda: stats.norm(p.loc, scale),
+        "laplace": lambda: stats.laplace(p.loc, scale),
+        "cauchy": lambda: stats.cauchy(p.loc, scale),
+        "student_t": lambda: stats.t(p.df, p.loc, scale),
+        "flat": None,
+    }[prior]
+    expected = 0.0
+    for site in [s for s in values if not s.endswith("_scale")]:
+        if hyper is not None:
+            expected += hyper().logpdf(scale)
+        if weights is not None:
+            expected += weights().logpdf(np.asarray(values[site], np.float64)).sum()
+    logits = numpy_forward(net, params, x)
+    log_lik = (logits - logsumexp(logits, axis=-1, keepdims=True))[np.arange(4), y].sum()
+    expected += 12 / 4 * log_lik
     hp = model_hparams(cfg.prior, cfg.hyperprior)
-    logp = jax.jit(lambda v: log_density(handlers.seed(model, 0), (x, y, hp), {}, v)[0])(values)
-    assert np.isfinite(float(logp))
+    args = (jnp.asarray(x), jnp.asarray(y), hp)
+    logp = jax.jit(lambda v: log_density(handlers.seed(model, 0), args, {}, v)[0])(values)
+    np.testing.assert_allclose(float(logp), expected, rtol=1e-5, atol=1e-3)
 
 
 def test_given_batch_likelihood_is_scaled_to_the_full_data() -> None:

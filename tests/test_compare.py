@@ -4,13 +4,14 @@ directories whose predictives are known exactly."""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import make_config
-from omegaconf import OmegaConf
 
+from bnnrun import rundir
 from bnnrun.analysis.compare import predictive_distance
 from bnnrun.cli import compare
 
@@ -37,14 +38,13 @@ def constant_run(run_dir: Path, head_bias: list[float], *overrides: str) -> None
     """A finished MAP (delta) run whose network ignores its input: all weights 0, so that
     p(y | x) = softmax(head_bias) at every x."""
     cfg = make_config("debug=smoke", "inference.guide=delta", *overrides)
-    (run_dir / ".hydra").mkdir(parents=True)
-    OmegaConf.save(OmegaConf.structured(cfg), run_dir / ".hydra" / "config.yaml")
+    run_dir.mkdir(parents=True)
     shapes = {"layer1.w": (2, 5), "layer1.b": (5,), "layer2.w": (5, 5), "layer2.b": (5,)}
     shapes |= {"layer3.w": (5, 2)}
     params = {f"{k}_auto_loc": np.zeros(s, np.float32) for k, s in shapes.items()}
     params["layer3.b_auto_loc"] = np.asarray(head_bias, np.float32)
     np.savez(run_dir / "posterior.npz", **params)
-    (run_dir / "metrics.json").write_text('{"status": "ok"}\n')
+    rundir.write_json(run_dir / rundir.METRICS, {"status": "ok", "config": asdict(cfg)})
 
 
 def test_compare_two_runs_with_known_predictives(tmp_path: Path, capsys) -> None:

@@ -9,14 +9,23 @@ from bnnrun.config import Config, HyperpriorKind, PriorFamily
 from bnnrun.config.compose import CONF_DIR
 from bnnrun.errors import ConfigError, InvalidCombination
 
-GROUPS = ["dataset", "architecture", "prior", "hyperprior", "inference", "debug", "experiment"]
+GROUPS = [
+    "dataset",
+    "architecture",
+    "prior",
+    "hyperprior",
+    "inference",
+    "likelihood",
+    "debug",
+    "experiment",
+]
 OPTIONS = [
     (group, path.stem) for group in GROUPS for path in sorted((CONF_DIR / group).glob("*.yaml"))
 ]
 
 
 def test_every_group_has_options() -> None:
-    for group in ["dataset", "architecture", "prior", "hyperprior", "inference", "debug"]:
+    for group in GROUPS[:-1]:
         assert any(g == group for g, _ in OPTIONS), group
 
 
@@ -24,18 +33,20 @@ def test_every_group_has_options() -> None:
 REQUIRED = {
     ("dataset", "table"): ["dataset.path=t.csv", "dataset.target=y"],
     ("dataset", "uci"): ["dataset.path=UCI_Datasets/yacht"],
+    ("experiment", "uci"): ["dataset.path=UCI_Datasets/yacht"],
 }
-#: Regression data sets: refused until the likelihood config group lands.
+#: Regression data sets, and options that need one.
 REGRESSION = {"uci", "toy_regression", "diabetes"}
+NEEDS_REGRESSION = {("likelihood", k) for k in ("gaussian", "student_t", "heteroscedastic")}
 
 
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_option_composes(group: str, option: str) -> None:
     overrides = [f"{group}={option}", *REQUIRED.get((group, option), [])]
-    if group == "dataset" and option in REGRESSION:
-        with pytest.raises(InvalidCombination, match="is a regression task"):
+    if (group, option) in NEEDS_REGRESSION:
+        with pytest.raises(InvalidCombination, match="does not fit dataset=moons"):
             make_config(*overrides)
-        return
+        overrides.append("dataset=toy_regression")
     cfg = make_config(*overrides)
     assert isinstance(cfg, Config)
     if group == "prior":
@@ -44,6 +55,8 @@ def test_option_composes(group: str, option: str) -> None:
         assert cfg.hyperprior.kind is HyperpriorKind(option)
     if group == "dataset":
         assert cfg.dataset.name == option
+    if group == "likelihood":
+        assert cfg.likelihood.kind.value == option
 
 
 @pytest.mark.parametrize("prior", [p.value for p in PriorFamily if p is not PriorFamily.flat])

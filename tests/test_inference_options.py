@@ -13,9 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import make_config
+from conftest import hand_metrics, make_config, run_predictive
 from numpyro.infer import TraceMeanField_ELBO
-from omegaconf import OmegaConf
 from scipy.special import log_softmax
 
 from bnnrun.config import ElboName, GuideName
@@ -32,8 +31,8 @@ from bnnrun.inference.objective import (
 from bnnrun.inference.program import SVIProgram, fit_svi
 from bnnrun.model.bnn import BNN, params_from_sites
 from bnnrun.model.hparams import model_hparams
-from bnnrun.model.nets import MLP
-from bnnrun.pipeline.build import build
+from bnnrun.model.nets import MLP, num_params
+from bnnrun.pipeline.build import MVN_MAX_LATENT, build
 from bnnrun.pipeline.execute import execute
 from bnnrun.pipeline.reload import load_run
 
@@ -46,12 +45,6 @@ GUIDE_PARAMS = {
     "mvn": {"auto_loc": (57,), "auto_scale_tril": (57, 57)},
     "delta": {"layer1.w_auto_loc": (2, 5), "layer3.b_auto_loc": (2,)},
 }
-
-
-def save_hydra_config(cfg, run_dir: Path) -> None:
-    """Record the config as Hydra does, so that ``load_run`` can rebuild the run."""
-    (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(OmegaConf.structured(cfg), run_dir / ".hydra" / "config.yaml")
 
 
 #: One small run per guide; each also exercises other options, to compile fewer programs.
@@ -73,8 +66,10 @@ def test_each_guide_fits_reloads_and_exports(tmp_path: Path, guide: str) -> None
     with np.load(tmp_path / "posterior.npz") as post:
         for name, shape in GUIDE_PARAMS[guide].items():
             assert post[name].shape == shape, name
-    save_hydra_config(cfg, tmp_path)
     fitted = load_run(tmp_path)
+    # Reloaded from the directory alone, the run's own draws give the metrics it recorded.
+    for key, value in hand_metrics(run_predictive(fitted), fitted.data.y_test).items():
+        assert value == pytest.approx(record[key], rel=1e-6, abs=1e-9), key
     draws = fitted.draws(key=jax.random.PRNGKey(0), num_samples=4)
     assert draws["layer2.w"].shape == (4, 5, 5)
     spread = draws["layer2.w"].std(axis=0).max()
@@ -244,6 +239,20 @@ def test_build_wires_the_chosen_elbo_and_particles() -> None:
     assert float(hp["objective"]["kl_weight"]) == 1.0
 
 
+@pytest.mark.parametrize(("hidden", "params"), [(1999, 9997), (2000, 10002)])
+def test_full_rank_guide_is_allowed_up_to_its_limit(hidden: int, params: int) -> None:
+    """One hidden layer of h units on 2-D inputs with 2 classes: 2h + h + 2h + 2 = 5h + 2
+    parameters; the full-rank guide takes at most MVN_MAX_LATENT = 10,000 of them."""
+    assert MVN_MAX_LATENT == 10_000
+    cfg = make_config("debug=smoke", "inference.guide=mvn", f"architecture.hidden=[{hidden}]")
+    data = load_dataset(cfg.dataset)
+    if params <= MVN_MAX_LATENT:
+        assert num_params(build(cfg, data).net) == params
+        return
+    with pytest.raises(ConfigError, match=f"this network has D = {params} parameters"):
+        build(cfg, data)
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -275,7 +284,6 @@ def test_noncentered_run_reports_weights_by_their_own_names(tmp_path: Path) -> N
     assert record["status"] == "ok" and (tmp_path / "weights_last_layer.png").is_file()
     with np.load(tmp_path / "posterior.npz") as post:
         assert "layer2.w_decentered_auto_loc" in post and "layer2.w_auto_loc" not in post
-    save_hydra_config(cfg, tmp_path)
     fitted = load_run(tmp_path)
     draws = fitted.draws(key=jax.random.PRNGKey(0), num_samples=4)
     np.testing.assert_allclose(

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from conftest import make_config
 from numpyro.infer.util import log_density
-from omegaconf import OmegaConf
 from scipy import stats
 from scipy.special import log_softmax
 
@@ -28,12 +27,10 @@ SMALL = ["debug=smoke", "analysis.grid_size=8", "inference.num_predictive_sample
 
 @pytest.fixture(scope="module")
 def circles_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A finished run on circles, recorded as the CLI records it: the pretrained source."""
+    """A finished run on circles (its metrics.json records its config): the pretrained source."""
     run_dir = tmp_path_factory.mktemp("circles")
     cfg = make_config(*SMALL, "dataset=circles")
     assert execute(cfg, run_dir)["status"] == "ok"
-    (run_dir / ".hydra").mkdir()
-    OmegaConf.save(OmegaConf.structured(cfg), run_dir / ".hydra" / "config.yaml")
     return run_dir
 
 
@@ -98,8 +95,6 @@ def test_informed_run_keeps_its_centres_and_reloads_without_the_source(
     assert sorted(kept) == ["layer1.b", "layer1.w"]
     with np.load(source / "posterior.npz") as post:
         np.testing.assert_array_equal(kept["layer1.w"], post["layer1.w_auto_loc"])
-    (tmp_path / "moons" / ".hydra").mkdir()
-    OmegaConf.save(OmegaConf.structured(cfg), tmp_path / "moons" / ".hydra" / "config.yaml")
     shutil.rmtree(source)
     fitted = load_run(tmp_path / "moons")
     for site, value in kept.items():

@@ -1,7 +1,10 @@
-"""bnnrun works from an installed wheel: conf/ travels inside the package."""
+"""bnnrun works from an installed wheel: conf/ travels inside the package, the console scripts
+it declares run, and ``bnnrun --help`` lists every option of every config group it carries."""
 
 from __future__ import annotations
 
+import configparser
+import json
 import os
 import subprocess
 import sys
@@ -56,13 +59,37 @@ def test_installed_wheel_runs_with_its_own_conf(tmp_path: Path, cache_dir: Path)
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
-    assert (out / "metrics.json").is_file()
-    helped = subprocess.run(
-        [sys.executable, "-m", "bnnrun", "--help"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    assert json.loads((out / "metrics.json").read_text())["status"] == "ok"
+    # The console scripts the wheel declares, each run from the wheel's own files.
+    (entry_points,) = site.glob("bnnrun-*.dist-info/entry_points.txt")
+    scripts = configparser.ConfigParser()
+    scripts.read_string(entry_points.read_text())
+    assert dict(scripts["console_scripts"]) == {
+        "bnnrun": "bnnrun.cli.main:main",
+        "bnnrun-compare": "bnnrun.cli.compare:main",
+        "bnnrun-report": "bnnrun.cli.report:main",
+    }
+    help_text = ""
+    for name in scripts["console_scripts"]:
+        helped = subprocess.run(
+            [str(site / "bin" / name), "--help"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert helped.returncode == 0, (name, helped.stderr)
+        assert name in helped.stdout, name
+        if name == "bnnrun":
+            help_text = helped.stdout
+    # `bnnrun --help` lists every option of every config group the wheel carries.
+    conf = site / "bnnrun" / "conf"
+    groups = sorted(p.name for p in conf.iterdir() if p.is_dir() and p.name != "hydra")
+    assert {"dataset", "architecture", "prior", "hyperprior", "inference", "experiment"} <= set(
+        groups
     )
-    assert "prior: cauchy, flat, laplace, normal, student_t" in helped.stdout
+    for group in groups:
+        options = ", ".join(sorted(p.stem for p in (conf / group).glob("*.yaml")))
+        assert f"{group}: {options}\n" in help_text, group
+    assert "prior: cauchy, flat, informed, laplace, normal, student_t\n" in help_text

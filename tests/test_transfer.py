@@ -1,5 +1,7 @@
-"""Transfer experiments: the pretraining callback's overrides, its reuse and refusal rules, the
-error for a missing pretraining, and a tiny transfer sweep end to end through the CLI."""
+"""Transfer experiments: the pretraining callback's overrides, its reuse and refusal rules (unit
+tests, with the pretraining process replaced by a recorder), the error for a missing
+pretraining, and a tiny transfer sweep end to end through the CLI, whose pretraining runs for
+real (as in every experiment's smoke test, tests/test_experiments.py)."""
 
 from __future__ import annotations
 

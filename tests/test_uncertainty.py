@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import hand_auroc
+from sklearn.metrics import recall_score, roc_auc_score
 
 from bnnrun.analysis.metrics import expected_calibration_error, reliability
 from bnnrun.analysis.uncertainty import (
@@ -48,7 +50,7 @@ def test_prediction_variance_of_one_hot_draws() -> None:
 def test_class_variance_groups_by_true_class_and_correctness() -> None:
     probs = one_hot_draws(CLASSES)
     y = np.array([0, 2, 1])  # votes are 0, 1, 1: input 1 is a mistake
-    var = prediction_variance(probs)
+    var = [0.0, 6 / 16, 10 / 16]  # as in test_prediction_variance_of_one_hot_draws
     cv = class_variance(probs, y)
     np.testing.assert_allclose(cv.all, [var[0], var[2], var[1]])
     np.testing.assert_allclose(cv.correct, [var[0], var[2], np.nan])
@@ -106,6 +108,26 @@ def test_ood_scores_rank_disagreeing_draws_higher() -> None:
     confident = np.tile(np.array([[[0.98, 0.01, 0.01]]]), (4, 1, 1))
     disagreeing = one_hot_draws([[0], [1], [2], [0]])
     s_in, s_out = ood_scores(confident), ood_scores(disagreeing)
-    assert s_out.entropy[0] > s_in.entropy[0]
-    np.testing.assert_allclose(s_in.mutual_info, 0.0, atol=1e-12)
-    assert s_out.mutual_info[0] == pytest.approx(s_out.entropy[0])  # one-hot draws: H(p_s) = 0
+    # Entropy of the mean: (0.98, 0.01, 0.01) in; (1/2, 1/4, 1/4) out, i.e. 1.5 log 2.
+    np.testing.assert_allclose(s_in.entropy, [-(0.98 * np.log(0.98) + 0.02 * np.log(0.01))])
+    np.testing.assert_allclose(s_out.entropy, [1.5 * np.log(2)])
+    np.testing.assert_allclose(s_in.mutual_info, 0.0, atol=1e-12)  # the draws agree
+    np.testing.assert_allclose(s_out.mutual_info, [1.5 * np.log(2)])  # one-hot: H(p_s) = 0
+
+
+def test_per_class_accuracy_and_auroc_match_scikit_learn() -> None:
+    """Per-class accuracy is scikit-learn's recall per class (NaN for an absent class), and
+    the AUROC its ``roc_auc_score`` and the fraction of (in, out) pairs ranked right."""
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet(np.ones(4), size=(5, 60))
+    y = rng.choice([0, 1, 3], size=60)  # class 2 absent
+    pred = probs.mean(axis=0).argmax(axis=-1)
+    want = recall_score(y, pred, labels=[0, 1, 2, 3], average=None, zero_division=np.nan)
+    np.testing.assert_allclose(per_class_accuracy(probs, y), want)
+    assert np.isnan(per_class_accuracy(probs, y)[2])
+    s_in = rng.normal(size=40).round(1)  # rounded: ties between the two sets too
+    s_out = rng.normal(0.5, 1.0, size=30).round(1)
+    labels = np.r_[np.zeros(40), np.ones(30)]
+    got = ood_auroc(s_in, s_out)
+    assert got == pytest.approx(roc_auc_score(labels, np.r_[s_in, s_out]))
+    assert got == pytest.approx(hand_auroc(s_in, s_out))

@@ -55,3 +55,43 @@ def predictive_distance(p_a: np.ndarray, p_b: np.ndarray) -> PredictiveDistance:
         kl_reverse_mean=float(kl_ba.mean()),
         num_inputs=len(tv),
     )
+
+
+class RegressionDistance(NamedTuple):
+    """Distances between two regression predictives over the same N inputs, each summarised
+    by its mean and standard deviation per input (moment-matched Gaussians)."""
+
+    mean_abs_dmean: float
+    max_abs_dmean: float
+    mean_abs_dsd: float
+    kl_mean: float
+    kl_max: float
+    kl_reverse_mean: float
+    num_inputs: int
+
+
+def _kl_gauss(m1: np.ndarray, s1: np.ndarray, m2: np.ndarray, s2: np.ndarray) -> np.ndarray:
+    return np.log(s2 / s1) + (s1**2 + (m1 - m2) ** 2) / (2 * s2**2) - 0.5
+
+
+def regression_distance(
+    mean_a: np.ndarray, sd_a: np.ndarray, mean_b: np.ndarray, sd_b: np.ndarray
+) -> RegressionDistance:
+    """Distances between two predictives given by their means and standard deviations, all
+    ``[N]``: ``|d mean|`` (mean and max over inputs), mean ``|d sd|``, and the KL divergence
+    between the moment-matched Gaussians, ``KL(N_A || N_B)`` (mean and max) and its reverse."""
+    arrays = [np.asarray(v, np.float64) for v in (mean_a, sd_a, mean_b, sd_b)]
+    if len({v.shape for v in arrays}) != 1:
+        raise ValueError(f"shapes differ: {[v.shape for v in arrays]}")
+    mean_a, sd_a, mean_b, sd_b = arrays
+    d_mean = np.abs(mean_a - mean_b)
+    kl_ab, kl_ba = _kl_gauss(mean_a, sd_a, mean_b, sd_b), _kl_gauss(mean_b, sd_b, mean_a, sd_a)
+    return RegressionDistance(
+        mean_abs_dmean=float(d_mean.mean()),
+        max_abs_dmean=float(d_mean.max()),
+        mean_abs_dsd=float(np.abs(sd_a - sd_b).mean()),
+        kl_mean=float(kl_ab.mean()),
+        kl_max=float(kl_ab.max()),
+        kl_reverse_mean=float(kl_ba.mean()),
+        num_inputs=len(d_mean),
+    )

@@ -16,6 +16,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpyro import handlers
 from numpyro.infer import Predictive
 
 from bnnrun.model.bnn import params_from_sites
@@ -84,19 +85,25 @@ def _guide_sampler(guide: Any, num_samples: int) -> Any:
     eagerly, it compiled anew for every run (about 1.5 s each in a sweep; bench/sweep_speed.py)."""
 
     def sample(key: jax.Array, params: dict[str, Any], *model_args: Any) -> dict[str, jax.Array]:
+        # An autoguide sets itself up on its first call, drawing from the key it is given. Set
+        # it up here, on a key of its own, so that the draws take the same stream whether or
+        # not this process fitted the guide (a reloaded run draws what the run drew).
+        handlers.substitute(handlers.seed(guide, 0), data=params)(*model_args)
         return Predictive(guide, params=params, num_samples=num_samples)(key, *model_args)
 
     return jax.jit(sample, compiler_options=RUN_ONCE)
 
 
 @functools.lru_cache(maxsize=16)
-def _probs_fn(net: Network, sample_chunk: int) -> Any:
-    def probs(params: Any, x: jax.Array) -> jax.Array:
-        return jax.lax.map(
-            lambda p: jax.nn.softmax(net.apply(p, x), axis=-1), params, batch_size=sample_chunk
-        )
+def _outputs_fn(net: Network, sample_chunk: int, softmax: bool) -> Any:
+    def outputs(params: Any, x: jax.Array) -> jax.Array:
+        def one(p: Any) -> jax.Array:
+            out = net.apply(p, x)
+            return jax.nn.softmax(out, axis=-1) if softmax else out
 
-    return jax.jit(probs)
+        return jax.lax.map(one, params, batch_size=sample_chunk)
+
+    return jax.jit(outputs)
 
 
 def predictive_probs(
@@ -119,15 +126,32 @@ def predictive_probs(
     Returns:
         float32 array ``[S, N, num_classes]``.
     """
-    params = jax.tree.map(jnp.asarray, params_from_sites(net, draws))
+    return predictive_outputs(
+        net, draws, x, data_chunk=data_chunk, sample_chunk=sample_chunk, softmax=True
+    )
+
+
+def predictive_outputs(
+    net: Network,
+    draws: dict[str, np.ndarray],
+    x: np.ndarray,
+    *,
+    data_chunk: int = 4096,
+    sample_chunk: int = 64,
+    softmax: bool = False,
+) -> np.ndarray:
+    """The network's output under each posterior draw, ``[S, N, K]`` float32 (with
+    ``softmax``: class probabilities); arguments as for :func:`predictive_probs`."""
+    # device_put: jnp.asarray would compile a program per array shape (~30 ms each, once).
+    params = jax.device_put(params_from_sites(net, draws))
     n = x.shape[0]
     chunk = min(data_chunk, n)
-    fn = _probs_fn(net, sample_chunk)
+    fn = _outputs_fn(net, sample_chunk, softmax)
     out = []
     for start in range(0, n, chunk):
         xb = x[start : start + chunk]
         pad = chunk - xb.shape[0]
         if pad:
             xb = np.concatenate([xb, np.repeat(xb[-1:], pad, axis=0)])
-        out.append(np.asarray(fn(params, jnp.asarray(xb)))[:, : chunk - pad])
+        out.append(np.asarray(fn(params, jax.device_put(xb)))[:, : chunk - pad])
     return np.concatenate(out, axis=1)

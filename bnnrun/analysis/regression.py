@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import integrate, special
+from scipy import special
 
 #: The central predictive intervals reported: 50%, 90% and 95%.
 LEVELS = (0.5, 0.9, 0.95)
@@ -274,6 +274,9 @@ def crps_mixture(
     """
     if df is None:
         return crps_gaussian_mixture(mu, sigma, y)
+    # Imported here: it loads most of SciPy (~0.2 s), which every classification run would pay.
+    from scipy import integrate
+
     mu, sigma, df = _components(mu, sigma, df)
     if (df <= 1).any():
         raise ValueError("the CRPS of a Student-t needs df > 1 (a finite mean)")

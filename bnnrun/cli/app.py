@@ -7,6 +7,7 @@ sweep, ``skipped`` for an impossible combination) and maps that to an
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from pathlib import Path
@@ -45,6 +46,7 @@ def run_job(
     from bnnrun.pipeline.execute import execute
     from bnnrun.runtime import configure_jax
 
+    _freeze_imports()
     failure: dict[str, str] | None = None
     try:
         run_cfg = to_run_config(cfg)
@@ -89,6 +91,22 @@ def run_job(
         return ExitCode.OK
     say(f"run {record['status']}: {record.get('error', '')} (see {run_dir})")
     return ExitCode.DIVERGED
+
+
+_imports_frozen = False
+
+
+def _freeze_imports() -> None:
+    """Exempt what the pipeline's imports made (modules, functions, classes of matplotlib,
+    NumPyro, ...) from the garbage collector, as ``bnnrun.cli.main`` does for its own: each
+    of Python's full collections scans every object it tracks, and during a run they took
+    over a second (``bench/fixed_cost.py``); these objects live as long as the process
+    anyway. Only under the CLI (which froze before), and only at a process's first job:
+    later ones would make the garbage of the jobs before them immortal."""
+    global _imports_frozen
+    if gc.get_freeze_count() and not _imports_frozen:
+        gc.freeze()
+        _imports_frozen = True
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")

@@ -11,6 +11,7 @@ This module imports nothing heavy, so that it can restart the interpreter cheapl
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -30,6 +31,10 @@ def _fix_hash_seed() -> None:
 def main() -> None:
     """Console entry point of ``bnnrun``."""
     _fix_hash_seed()
+    # No collections while the libraries load: each full one scans every object loaded so far
+    # (five of them took ~0.5 s, bench/fixed_cost.py). What they made lives as long as the
+    # process, so it is then exempted from collections (frozen) before they resume.
+    gc.disable()
     from bnnrun.cli.app import hydra_main
     from bnnrun.cli.precheck import check_args, describe_error
     from bnnrun.config.compose import CONF_DIR
@@ -44,4 +49,12 @@ def main() -> None:
         except Exception as exc:
             say(describe_error(exc))
             sys.exit(ExitCode.BAD_INPUT)
-    hydra_main()
+    gc.freeze()
+    gc.enable()
+    try:
+        hydra_main()
+    finally:
+        # Exempt every object from the collections that Python runs while shutting down: with
+        # JAX, NumPyro and matplotlib loaded they took over a second (bench/fixed_cost.py),
+        # and the OS frees the memory at exit anyway.
+        gc.freeze()

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from omegaconf import MISSING
 
 from bnnrun.config.checks import require
 from bnnrun.errors import ConfigError
+
+
+def absolute(path: str) -> str:
+    """``path`` made absolute against the working directory (``~`` expanded)."""
+    return str(Path(path).expanduser().absolute())
 
 
 @dataclass
@@ -266,6 +272,10 @@ class TableConfig:
     def __post_init__(self) -> None:
         # Built in Python rather than composed, the enums may arrive as their values.
         self.task, self.missing = TaskChoice(self.task), MissingValues(self.missing)
+        # Absolute, so that a finished run reloads from any working directory.
+        self.path = absolute(self.path)
+        self.train_index = None if self.train_index is None else absolute(self.train_index)
+        self.test_index = None if self.test_index is None else absolute(self.test_index)
         _check_fraction(self.test_fraction)
         if (self.train_index is None) != (self.test_index is None):
             given, other = (
@@ -336,6 +346,7 @@ class UCIConfig:
 
     def __post_init__(self) -> None:
         require(self.split >= 0, "dataset.split", "an integer >= 0", self.split)
+        self.path = absolute(self.path)
 
 
 @dataclass

@@ -21,6 +21,9 @@ from bnnrun.config.registry import DISCRIMINATORS, SCHEMAS, check_choices
 from bnnrun.config.schema import Config
 from bnnrun.errors import ConfigError
 
+#: Groups added after runs were first recorded, with the node that such a run implies.
+ADDED_GROUPS: dict[str, dict[str, Any]] = {"likelihood": {"kind": "auto"}}
+
 
 def absent_key(overrides: Sequence[str]) -> tuple[str, str] | None:
     """``(group=option, group.key)`` if ``overrides`` set a key that the option they choose for
@@ -113,6 +116,8 @@ def _typed(saved: DictConfig, path: str | Path) -> Config:
     typed = OmegaConf.structured(Config)
     for group, (field_name, schemas) in DISCRIMINATORS.items():
         node = saved.get(group)
+        if node is None and group in ADDED_GROUPS:  # recorded before the group existed
+            node = OmegaConf.create(ADDED_GROUPS[group])
         value = None if node is None else node.get(field_name)
         if value not in schemas:
             raise ConfigError(f"{path}: {group}.{field_name}={value!r} is not a known option")

@@ -38,7 +38,7 @@ from bnnrun.errors import ExitCode
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "config.md"
 
 #: The config groups, in the reference's order. ``ood`` options are data sets.
-GROUPS = ("dataset", "architecture", "prior", "hyperprior", "inference", "ood")
+GROUPS = ("dataset", "architecture", "prior", "hyperprior", "inference", "likelihood", "ood")
 
 #: Top-level nodes with one schema and no options, in the reference's order.
 NODES: dict[str, type] = {"runtime": RuntimeConfig, "analysis": AnalysisConfig}

@@ -30,6 +30,15 @@ from bnnrun.config.hyperprior import (
     InverseGammaHyperpriorConfig,
 )
 from bnnrun.config.inference import NUTSConfig, SVIConfig
+from bnnrun.config.likelihood import (
+    AutoLikelihoodConfig,
+    CategoricalLikelihoodConfig,
+    GaussianLikelihoodConfig,
+    HeteroscedasticLikelihoodConfig,
+    LikelihoodKind,
+    StudentTLikelihoodConfig,
+    check_likelihood,
+)
 from bnnrun.config.prior import (
     FlatPriorConfig,
     InformedPriorConfig,
@@ -64,6 +73,13 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "inverse_gamma": InverseGammaHyperpriorConfig,
     },
     "inference": {"svi": SVIConfig, "nuts": NUTSConfig},
+    "likelihood": {
+        "auto": AutoLikelihoodConfig,
+        "categorical": CategoricalLikelihoodConfig,
+        "gaussian": GaussianLikelihoodConfig,
+        "student_t": StudentTLikelihoodConfig,
+        "heteroscedastic": HeteroscedasticLikelihoodConfig,
+    },
 }
 
 
@@ -105,6 +121,7 @@ DISCRIMINATORS: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "inference": ("method", {"svi": "svi", "nuts": "nuts"}),
+    "likelihood": ("kind", {kind.value: kind.value for kind in LikelihoodKind}),
 }
 
 
@@ -131,13 +148,9 @@ def check_choices(cfg: Config) -> None:
             "learn: use hyperprior=fixed with the flat prior, or a prior with a scale "
             "(normal, laplace, cauchy, student_t)"
         )
-    if configured_task(cfg.dataset) == "regression":
-        what = "asks for" if cfg.dataset.name == "table" else "is"
-        raise InvalidCombination(
-            f"dataset={cfg.dataset.name} {what} a regression task; bnnrun's model is a classifier "
-            "until the likelihood config group lands: choose a classification data set"
-            + (" (or dataset.task=classification)" if cfg.dataset.name == "table" else "")
-        )
+    task = configured_task(cfg.dataset)
+    if task is not None:  # else the data decide, once read (a table with task=auto)
+        check_likelihood(cfg.likelihood.kind, task=task, dataset=cfg.dataset.name)
     if cfg.resume and cfg.inference.method != "svi":
         raise InvalidCombination(
             f"resume=true continues an SVI run from its checkpoint; inference="

@@ -22,6 +22,8 @@ class Config:
         prior: The prior over the weights: an option of ``conf/prior/``.
         hyperprior: A fixed or a learned prior scale: an option of ``conf/hyperprior/``.
         inference: How the posterior is found: an option of ``conf/inference/``.
+        likelihood: How the network's output explains the target: an option of
+            ``conf/likelihood/``.
         seed: Seed of everything stochastic in inference (guide initialisation, SVI noise,
             predictive draws); the data split has its own, ``dataset.seed``.
         name: Names the run directory: ``outputs/runs/NAME/TIMESTAMP``.
@@ -38,6 +40,7 @@ class Config:
     prior: Any = MISSING
     hyperprior: Any = MISSING
     inference: Any = MISSING
+    likelihood: Any = MISSING
     seed: int = 0
     name: str = MISSING
     resume: bool = False

@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
 from bnnrun.data.dataset import Dataset
-from bnnrun.data.images import load_digits, load_idx_images
-from bnnrun.data.regression import load_diabetes, load_toy_regression
 from bnnrun.data.synthetic import load_circles, load_moons
-from bnnrun.data.table import load_table
-from bnnrun.data.uci import load_uci
+
+
+def _on_first_use(module: str, name: str) -> Callable[[Any], Dataset]:
+    """The loader ``module.name``, imported when it first loads a data set: the image, table
+    and regression loaders import scikit-learn and pandas, about a second that a run on
+    moons or circles does not need (``bench/fixed_cost.py``)."""
+
+    def load(cfg: Any) -> Dataset:
+        return getattr(importlib.import_module(module), name)(cfg)
+
+    load.__name__ = load.__qualname__ = name
+    return load
+
 
 LOADERS: dict[str, Callable[[Any], Dataset]] = {
     "moons": load_moons,
     "circles": load_circles,
-    "digits": load_digits,
-    "mnist": load_idx_images,
-    "fashion_mnist": load_idx_images,
-    "table": load_table,
-    "uci": load_uci,
-    "toy_regression": load_toy_regression,
-    "diabetes": load_diabetes,
+    "digits": _on_first_use("bnnrun.data.images", "load_digits"),
+    "mnist": _on_first_use("bnnrun.data.images", "load_idx_images"),
+    "fashion_mnist": _on_first_use("bnnrun.data.images", "load_idx_images"),
+    "table": _on_first_use("bnnrun.data.table", "load_table"),
+    "uci": _on_first_use("bnnrun.data.uci", "load_uci"),
+    "toy_regression": _on_first_use("bnnrun.data.regression", "load_toy_regression"),
+    "diabetes": _on_first_use("bnnrun.data.regression", "load_diabetes"),
 }
 
 

@@ -32,7 +32,10 @@ log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.npz"
 
 #: Sections of the config that determine a fit; a checkpoint resumes only under equal ones.
-FIT_SECTIONS = ("dataset", "architecture", "prior", "hyperprior", "inference", "seed")
+FIT_SECTIONS = ("dataset", "architecture", "prior", "hyperprior", "inference", "likelihood", "seed")
+#: Fingerprint keys added after checkpoints were first written, with the value such a
+#: checkpoint implies.
+ADDED_KEYS = {"likelihood.kind": "auto"}
 #: Keys that may change between an interrupted run and its resumption.
 FREE_KEYS = frozenset({"inference.checkpoint_every"})
 
@@ -146,6 +149,7 @@ def check_resumable(run_dir: Path, cfg: Any) -> Checkpoint | None:
             "it with resume=true, or choose another hydra.run.dir"
         )
     here = fingerprint(cfg)
+    ckpt = ckpt._replace(config={**ADDED_KEYS, **ckpt.config})
     diff = sorted(k for k in here.keys() | ckpt.config.keys() if here.get(k) != ckpt.config.get(k))
     if diff:
         shown = "; ".join(

@@ -54,7 +54,12 @@ def init_to_network_default(site: dict[str, Any] | None = None) -> Any:
             return _glorot(jax.random.fold_in(key, 0), shape)
         if name.endswith(".b"):
             return jnp.zeros(shape)
-    return init_to_median(site)
+    value = init_to_median(site)
+    # Evaluated eagerly, the median is its own program and NumPyro's transform to the
+    # unconstrained space (e.g. log) another; compiled whole (SVIProgram.init), XLA would fuse
+    # the two and could round the last bit differently. The barrier keeps them apart, so a
+    # compiled initialisation starts exactly where an eager one does.
+    return value if value is None else jax.lax.optimization_barrier(value)
 
 
 def build_guide(

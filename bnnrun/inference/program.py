@@ -21,6 +21,7 @@ MLPs take ``scan``, where per-call overhead would dominate (see :func:`resolve_l
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
@@ -30,7 +31,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from numpyro import handlers
 from numpyro.infer import SVI, Trace_ELBO
+from numpyro.infer.autoguide import AutoContinuous
 from numpyro.infer.elbo import ELBO
 from numpyro.infer.svi import SVIState
 from numpyro.optim import optax_to_numpyro
@@ -109,6 +112,7 @@ class SVIProgram:
         )
         self._hp_at_step = hp_at_step
         self._scan = jax.jit(self._scan_chunk, static_argnames="length", donate_argnums=0)
+        self._init = jax.jit(self._init_state)
         self._compiled: dict[Hashable, Any] = {}
         self._batch_runners: dict[str, Any] = {}
 
@@ -132,24 +136,74 @@ class SVIProgram:
         """A fresh SVI state; ``init_params`` overrides the guide's initial parameters (e.g.
         ``{"layer1.w_auto_loc": ...}``, unconstrained as the guide stores them).
 
-        The guide is set up again from ``key`` (so each run's seed decides its initial values,
-        whatever ran before in this process), and the state is copied, because the guide keeps
-        references to these arrays and the compiled chunks donate the state's buffers.
+        The guide is set up again from ``key``, so each run's seed decides its initial values,
+        whatever ran before in this process.
+
+        Raises:
+            ModelError: the model's log density or its gradient is not finite at the initial
+                values (NumPyro tries 100 draws of them).
         """
-        # Eager on purpose: under jit the autoguide would keep tracers from its set-up and break
-        # later eager use. Its ~300 small programs compile once per process and are kept in the
-        # persistent compilation cache (see runtime.configure_jax).
+        if isinstance(self.guide, AutoContinuous):
+            return self._init_eagerly(key, x, y, hp, init_params=init_params)
+        state, valid = self._init(key, x, y, hp, init_params)
+        if not bool(valid):
+            raise ModelError(_NOT_FINITE)
+        if init_params is not None:
+            # Outputs may be the given arrays themselves, and the compiled chunks donate the
+            # state's buffers: the caller's arrays must survive the fit.
+            state = jax.tree.map(jnp.copy, state)
+        return state
+
+    def _init_eagerly(
+        self,
+        key: jax.Array,
+        x: jax.Array,
+        y: jax.Array,
+        hp: Any,
+        *,
+        init_params: dict[str, jax.Array] | None,
+    ) -> SVIState:
+        """:meth:`init` op by op, for the guides over one flat latent vector (``lowrank``,
+        ``mvn``): traced, NumPyro's set-up would order that vector's sites by name instead of
+        as the model samples them, and the fit would differ from an eager one."""
         self.guide.prototype_trace = None
         try:
             state = self.svi.init(key, x, y, hp, init_params=init_params)
         except RuntimeError as exc:
             if "Cannot find valid initial parameters" not in str(exc):
                 raise
-            raise ModelError(
-                "the model's log density is not finite at its initial values: a prior or "
-                "hyperprior parameter is probably extreme (e.g. a scale near 0)"
-            ) from None
+            raise ModelError(_NOT_FINITE) from None
+        # The guide keeps references to these arrays, and the compiled chunks donate the
+        # state's buffers.
         return jax.tree.map(jnp.copy, state)
+
+    def _init_state(
+        self,
+        key: jax.Array,
+        x: jax.Array,
+        y: jax.Array,
+        hp: Any,
+        init_params: dict[str, jax.Array] | None,
+    ) -> tuple[SVIState, jax.Array]:
+        """The initial state, and whether the model's log density and its gradient are finite
+        there (what NumPyro checks eagerly, and cannot check under ``jit``).
+
+        Traced once per argument structure: eagerly, NumPyro's set-up of the autoguide ran
+        ~350 small programs, each lowered and fetched from the compilation cache, ~2 s per
+        process (``bench/fixed_cost.py``); compiled whole, it is one cached program. The guide
+        is set up inside this trace and keeps its tracers; later traces (the SVI steps, the
+        posterior draws) use only their shapes and supports, never their values.
+        """
+        self.guide.prototype_trace = None
+        state = self.svi.init(key, x, y, hp, init_params=init_params)
+        # As NumPyro's check: the potential at the guide's initial values, a subsampling
+        # plate's indices those of the model's prototype trace.
+        guide = self.guide
+        plates = {k: s["value"] for k, s in guide.prototype_trace.items() if s["type"] == "plate"}
+        with handlers.substitute(data=plates):
+            pe, grad = jax.value_and_grad(guide._potential_fn)(guide._init_locs)
+        finite = [jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grad)]
+        return state, functools.reduce(jnp.logical_and, finite, jnp.isfinite(pe))
 
     def _hp_now(self, state: SVIState, hp: Any) -> Any:
         """The model's numbers at the state's optimizer step (e.g. during a KL warm-up)."""
@@ -213,6 +267,11 @@ class SVIProgram:
     def params(self, state: SVIState) -> dict[str, np.ndarray]:
         return {k: np.asarray(v) for k, v in self.svi.get_params(state).items()}
 
+
+_NOT_FINITE = (
+    "the model's log density is not finite at its initial values: a prior or hyperprior "
+    "parameter is probably extreme (e.g. a scale near 0)"
+)
 
 _PROGRAMS: dict[Hashable, SVIProgram] = {}
 
@@ -339,7 +398,7 @@ def fit_svi(
             ``losses`` being the per-step losses (negative ELBO) so far, chunk by chunk.
     """
     t_start = time.perf_counter()
-    x, y = jnp.asarray(x), jnp.asarray(y)
+    x, y = jax.device_put(x), jax.device_put(y)  # jnp.asarray compiles a copy per shape
     state, losses = _start(program, key, x, y, hp, init_params=None, resume=resume)
 
     def chunks() -> Iterator[Chunk]:
@@ -433,7 +492,7 @@ def fit_svi_epochs(
     state, losses = _start(
         program, key_init, x[:batch], y[:batch], hp, init_params=init_params, resume=resume
     )
-    x, y = jnp.asarray(x), jnp.asarray(y)
+    x, y = jax.device_put(x), jax.device_put(y)  # jnp.asarray compiles a copy per shape
     skip = 0 if resume is None else resume.step
 
     def run_rows(rows: np.ndarray) -> Callable[[SVIState], tuple[SVIState, jax.Array, float]]:

@@ -1,4 +1,4 @@
-"""The NumPyro model: network + prior + hyperprior + categorical likelihood.
+"""The NumPyro model: network + prior + hyperprior + likelihood.
 
 This is the one place where NumPyro meets the network. :class:`BNN` is a frozen dataclass and
 callable as a NumPyro model; it holds only the model's *structure*, so two runs that differ in
@@ -21,12 +21,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpyro
-import numpyro.distributions as dist
 from numpyro import handlers
 from numpyro.infer.reparam import LocScaleReparam
 
 from bnnrun.model.hparams import HyperParams
 from bnnrun.model.hyperpriors import scale_distribution
+from bnnrun.model.likelihoods import NOISE_SITE, noise_prior, observation
 from bnnrun.model.nets import Network
 from bnnrun.model.priors import prior_distribution
 
@@ -38,7 +38,7 @@ def site_name(layer: str, role: str) -> str:
 
 @dataclass(frozen=True)
 class BNN:
-    """A Bayesian neural network classifier as a NumPyro model.
+    """A Bayesian neural network (a classifier or a regression) as a NumPyro model.
 
     Attributes:
         net: the network (pure function of parameters and inputs).
@@ -52,10 +52,15 @@ class BNN:
         given_batches: if true, ``x`` and ``y`` are one minibatch of the N training points,
             chosen outside the model (e.g. an epoch's shuffled batch); the plate keeps size N,
             so the batch's log likelihood is scaled by N / len(x). Excludes ``batch_size``.
+        likelihood: the observation model (:mod:`bnnrun.model.likelihoods`):
+            ``categorical``, ``gaussian``, ``student_t`` or ``heteroscedastic``.
+        learned_noise: for ``gaussian`` and ``student_t``, sample the noise precision at site
+            ``noise_precision`` under ``hp["likelihood"]``'s Gamma prior; else the noise is
+            ``hp["likelihood"]["scale"]``.
         noncentered: with a learned scale s, sample each parameter as ``z ~ prior(0, 1)`` at
             site ``<site>_decentered`` and record ``<site> = loc + s * z`` as a deterministic
             site (NumPyro's ``LocScaleReparam``). The model is the same; a mean-field guide
-            over (s, z) is not, and fits hierarchical posteriors far better (README).
+            over (s, z) is not, and can fit a hierarchical posterior better (docs/inference.md).
     """
 
     net: Network
@@ -66,17 +71,23 @@ class BNN:
     informed: tuple[str, ...] | None = None
     given_batches: bool = False
     noncentered: bool = False
+    likelihood: str = "categorical"
+    learned_noise: bool = False
 
     def __post_init__(self) -> None:
         if self.given_batches and self.batch_size is not None:
             raise ValueError("BNN: given_batches and batch_size exclude each other")
 
     def __call__(self, x: jax.Array, y: jax.Array | None, hp: HyperParams) -> None:
-        """Args: ``x`` ``[N, *input_shape]`` (or ``[B, ...]`` with ``given_batches``); ``y`` int
-        ``[N]`` or None; ``hp`` hyperparameters."""
+        """Args: ``x`` ``[N, *input_shape]`` (or ``[B, ...]`` with ``given_batches``); ``y``
+        ``[N]`` (int class labels, or float standardised targets for regression) or None;
+        ``hp`` hyperparameters."""
         objective = hp["objective"]
         with handlers.scale(scale=objective["kl_weight"]):
             params = self.sample_params(hp)
+            precision = None
+            if self.learned_noise:
+                precision = numpyro.sample(NOISE_SITE, noise_prior(hp["likelihood"]))
         if self.given_batches:
             # The batch was chosen outside: the plate needs only its size for the N / B scale.
             # Fixed indices spare NumPyro's random draw of B of N (slow to compile on CPU).
@@ -85,20 +96,26 @@ class BNN:
                 handlers.substitute(data={"data": jnp.arange(size)}),
                 numpyro.plate("data", self.num_data, subsample_size=size),
             ):
-                self._likelihood(params, x, y, objective)
+                self._likelihood(params, x, y, hp, precision)
             return
         with numpyro.plate("data", self.num_data, subsample_size=self.batch_size) as idx:
             if self.batch_size is not None:
                 x = x[idx]
                 y = None if y is None else y[idx]
-            self._likelihood(params, x, y, objective)
+            self._likelihood(params, x, y, hp, precision)
 
     def _likelihood(
-        self, params: Any, x: jax.Array, y: jax.Array | None, objective: Mapping[str, jax.Array]
+        self,
+        params: Any,
+        x: jax.Array,
+        y: jax.Array | None,
+        hp: HyperParams,
+        precision: jax.Array | None,
     ) -> None:
-        logits = self.net.apply(params, x)
-        with handlers.scale(scale=1.0 / objective["temperature"]):
-            numpyro.sample("y", dist.Categorical(logits=logits), obs=y)
+        out = self.net.apply(params, x)
+        obs = observation(self.likelihood, out, hp.get("likelihood", {}), precision=precision)
+        with handlers.scale(scale=1.0 / hp["objective"]["temperature"]):
+            numpyro.sample("y", obs, obs=y)
 
     def sample_params(self, hp: HyperParams) -> dict[str, dict[str, jax.Array]]:
         """Sample sites for every weight and bias (and their scales) in network order."""

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from bnnrun.model.hyperpriors import hyperprior_hparams
+from bnnrun.model.likelihoods import likelihood_hparams
 from bnnrun.model.priors import prior_hparams
 
 
@@ -27,12 +28,15 @@ class HyperParams(TypedDict):
         objective: ``beta``, ``beta_warmup_steps``, ``kl_weight`` (beta at the current step)
             and ``temperature``, scalars.
         centres: an informed prior's centres ``{site: array of the site's shape}``.
+        likelihood: a regression likelihood's ``scale``, ``concentration``, ``rate``, ``df``
+            or ``min_scale``, scalars.
     """
 
     prior: dict[str, jax.Array]
     hyperprior: dict[str, jax.Array]
     objective: dict[str, jax.Array]
     centres: NotRequired[dict[str, jax.Array]]
+    likelihood: NotRequired[dict[str, jax.Array]]
 
 
 def model_hparams(
@@ -41,6 +45,7 @@ def model_hparams(
     *,
     objective: Mapping[str, jax.Array] | None = None,
     centres: Mapping[str, Any] | None = None,
+    likelihood: Any = None,
 ) -> HyperParams:
     """The numeric hyperparameters of a prior and hyperprior config, as the model's ``hp``.
 
@@ -49,12 +54,16 @@ def model_hparams(
             default: the plain ELBO / posterior (both 1).
         centres: for an informed prior, ``{site: array}`` the prior centres of the informed
             layers' weights and biases (see :mod:`bnnrun.model.informed`).
+        likelihood: a regression likelihood's config, whose numbers (noise scale, its
+            prior, df) become ``hp["likelihood"]``; None: a categorical likelihood.
     """
     hp: HyperParams = {
         "prior": prior_hparams(prior_cfg),
         "hyperprior": hyperprior_hparams(hyperprior_cfg),
         "objective": dict(objective) if objective is not None else objective_hparams(),
     }
+    if likelihood is not None:
+        hp["likelihood"] = likelihood_hparams(likelihood)
     if centres is not None:
         hp["centres"] = {k: jnp.asarray(v, jnp.float32) for k, v in centres.items()}
     return hp

@@ -10,6 +10,12 @@ import jax
 import numpy as np
 
 from bnnrun.config import Config, GuideName, InformedPriorConfig
+from bnnrun.config.likelihood import (
+    LikelihoodKind,
+    NoiseMode,
+    check_likelihood,
+    resolve_likelihood,
+)
 from bnnrun.data import Dataset
 from bnnrun.errors import ConfigError
 from bnnrun.inference.epochs import total_steps
@@ -20,6 +26,7 @@ from bnnrun.inference.program import SVIProgram, cached_program
 from bnnrun.model.bnn import BNN
 from bnnrun.model.hparams import HyperParams, model_hparams
 from bnnrun.model.informed import informed_layers, load_centres
+from bnnrun.model.likelihoods import output_size
 from bnnrun.model.nets import Network, build_network, num_params
 from bnnrun.model.priors import distribution_family
 
@@ -50,6 +57,17 @@ def guide_for(model: BNN, cfg: Config) -> Any:
     return build_guide(model, name=inf.guide, init_scale=inf.init_scale, rank=inf.rank)
 
 
+def likelihood_of(cfg: Config, data: Dataset) -> Any:
+    """The run's likelihood config for its data's task (``auto`` resolved).
+
+    Raises:
+        InvalidCombination: the likelihood does not fit the task (a table whose task the data
+            decided).
+    """
+    check_likelihood(cfg.likelihood.kind, task=data.task, dataset=data.name)
+    return resolve_likelihood(cfg.likelihood, task=data.task)
+
+
 def _objective(cfg: Config) -> dict[str, jax.Array]:
     inf = cfg.inference
     if inf.method == "nuts":
@@ -74,14 +92,11 @@ def build(
         read_run: the point estimate ``{site: array}`` of a finished run directory (an
             informed prior's source); required for an informed prior without ``centres``.
     """
-    if data.task != "classification":
-        raise ConfigError(
-            f"dataset={data.name} holds a {data.task} target; bnnrun's model is a classifier "
-            "until the likelihood config group lands: set dataset.task=classification for a "
-            "target with few distinct values"
-        )
+    likelihood = likelihood_of(cfg, data)
     net = build_network(
-        cfg.architecture, input_shape=data.input_shape, num_classes=data.num_classes
+        cfg.architecture,
+        input_shape=data.input_shape,
+        num_classes=output_size(likelihood.kind.value, num_classes=data.num_classes),
     )
     inf = cfg.inference
     informed = None
@@ -103,8 +118,16 @@ def build(
         informed=informed,
         given_batches=epochs,
         noncentered=getattr(cfg.hyperprior, "noncentered", False),
+        likelihood=likelihood.kind.value,
+        learned_noise=getattr(likelihood, "noise", None) == NoiseMode.learned,
     )
-    hp = model_hparams(cfg.prior, cfg.hyperprior, objective=_objective(cfg), centres=centres)
+    hp = model_hparams(
+        cfg.prior,
+        cfg.hyperprior,
+        objective=_objective(cfg),
+        centres=centres,
+        likelihood=None if likelihood.kind is LikelihoodKind.categorical else likelihood,
+    )
     if inf.method == "nuts":
         return Built(net=net, model=model, hp=hp, program=None)
     if inf.guide is GuideName.mvn and num_params(net) > MVN_MAX_LATENT:

@@ -8,9 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from bnnrun.analysis.compare import predictive_distance
+from bnnrun.analysis.compare import predictive_distance, regression_distance
 from bnnrun.analysis.figures import input_grid
+from bnnrun.analysis.regression import variance_split
 from bnnrun.errors import ConfigError
+from bnnrun.pipeline.posterior import LocScale
 from bnnrun.pipeline.reload import FittedRun, load_run
 
 
@@ -28,12 +30,17 @@ def _inputs(fitted: FittedRun, which: str) -> np.ndarray:
     return grid
 
 
-def _mean_predictive(
+def _summary(
     fitted: FittedRun, x: np.ndarray, *, num_samples: int | None, seed: int
-) -> tuple[np.ndarray, int]:
-    """The posterior predictive mean ``[N, C]`` at ``x``, and the number of draws behind it."""
-    probs = fitted.predictive(x, num_samples=num_samples, seed=seed)
-    return probs.mean(axis=0), probs.shape[0]
+) -> tuple[tuple[np.ndarray, ...], int]:
+    """The posterior predictive at ``x`` summarised, and the number of draws behind it: the
+    mean class probabilities ``([N, C],)``, or for a regression the predictive mean and
+    standard deviation ``([N], [N])`` in original units."""
+    pred = fitted.predictive(x, num_samples=num_samples, seed=seed)
+    if isinstance(pred, LocScale):
+        epistemic, aleatoric = variance_split(pred.loc, pred.scale, df=pred.df)
+        return (pred.loc.mean(axis=0), np.sqrt(epistemic + aleatoric)), pred.loc.shape[0]
+    return (pred.mean(axis=0),), pred.shape[0]
 
 
 def compare_runs(
@@ -54,7 +61,9 @@ def compare_runs(
         seed: seeds the SVI guide draws.
 
     Returns:
-        The :class:`PredictiveDistance` fields, with the runs, inputs and draws per run.
+        The :class:`~bnnrun.analysis.compare.PredictiveDistance` fields (for a regression,
+        :class:`~bnnrun.analysis.compare.RegressionDistance`), with the runs, inputs and
+        draws per run.
     """
     fitted = []
     for name, run in (("RUN_A", run_a), ("RUN_B", run_b)):
@@ -68,13 +77,22 @@ def compare_runs(
             f"the runs' {inputs} inputs differ (dataset={a.cfg.dataset} vs "
             f"dataset={b.cfg.dataset}); compare runs on the same data, or use --inputs grid"
         )
-    p_a, s_a = _mean_predictive(a, x, num_samples=num_samples, seed=seed)
-    p_b, s_b = _mean_predictive(b, x, num_samples=num_samples, seed=seed)
+    if a.is_regression != b.is_regression:
+        raise ConfigError(
+            "RUN_A and RUN_B predict different kinds of target (one is a classifier, the other "
+            "a regression): compare runs of the same task"
+        )
+    p_a, s_a = _summary(a, x, num_samples=num_samples, seed=seed)
+    p_b, s_b = _summary(b, x, num_samples=num_samples, seed=seed)
+    if a.is_regression:
+        distance = regression_distance(*p_a, *p_b)._asdict()
+    else:
+        distance = predictive_distance(*p_a, *p_b)._asdict()
     return {
         "run_a": str(run_a),
         "run_b": str(run_b),
         "inputs": inputs,
         "draws_a": s_a,
         "draws_b": s_b,
-        **predictive_distance(p_a, p_b)._asdict(),
+        **distance,
     }

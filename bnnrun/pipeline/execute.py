@@ -21,6 +21,7 @@ import numpy as np
 from bnnrun import __version__, rundir
 from bnnrun.analysis import figures, inference_data
 from bnnrun.analysis.metrics import classification_metrics
+from bnnrun.analysis.regression import regression_metrics
 from bnnrun.config import Config
 from bnnrun.data import Dataset, load_dataset
 from bnnrun.inference.checkpoint import (
@@ -37,7 +38,13 @@ from bnnrun.inference.program import FitResult, fit_svi
 from bnnrun.model.informed import CENTRES
 from bnnrun.model.nets import num_params
 from bnnrun.pipeline.build import Built, guide_for
-from bnnrun.pipeline.outputs import write_fit, write_maps, write_ood, write_uncertainty
+from bnnrun.pipeline.outputs import (
+    write_fit,
+    write_maps,
+    write_ood,
+    write_regression,
+    write_uncertainty,
+)
 from bnnrun.pipeline.posterior import FittedRun, NUTSRun, SVIRun
 from bnnrun.pipeline.reload import build_model
 
@@ -47,6 +54,27 @@ log = logging.getLogger(__name__)
 ELBO_FINAL_WINDOW = 100
 #: A NUTS run's per-parameter diagnostics (ArviZ summary).
 MCMC_SUMMARY = "mcmc_summary.csv"
+
+
+class Laps:
+    """Wall time of a run's stages, in the order they ran: each lap ends where the next one
+    begins, so the laps add up to the run's ``total_seconds``."""
+
+    def __init__(self) -> None:
+        self._last = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, stage: str, *, parts: dict[str, float] | None = None) -> None:
+        """End the current lap and add its time to ``stage``; ``parts`` are sub-stages whose
+        seconds were measured within the lap (they go to their own names, the rest to
+        ``stage``)."""
+        now = time.perf_counter()
+        rest = now - self._last
+        for name, seconds in (parts or {}).items():
+            self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+            rest -= seconds
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + rest
+        self._last = now
 
 
 def _fit_record(fit: FitResult) -> dict[str, Any]:
@@ -69,6 +97,7 @@ def _svi_stage(
     *,
     key: jax.Array,
     resume_from: Checkpoint | None,
+    laps: Laps,
 ) -> tuple[dict[str, Any], SVIRun | None]:
     """Fit by SVI (from a checkpoint if ``resume_from``); write the ELBO trace and the guide's
     parameters. Returns the record so far and the posterior (None if the fit diverged)."""
@@ -113,6 +142,7 @@ def _svi_stage(
             resume=resume_from,
             on_chunk=on_chunk,
         )
+    laps("fit_other", parts=_fit_parts(fit, warm_start))
     kl = kl_estimators(
         inf.elbo,
         model=model,
@@ -135,8 +165,10 @@ def _svi_stage(
         record["diverged_at"] = fit.diverged_at
         where = " of the MAP warm start" if fit is warm_start else ""
         record["error"] = f"ELBO{where} is not finite at step {fit.diverged_at}"
+        laps("fit_outputs")
         return record, None
     rundir.save_npz(run_dir / rundir.POSTERIOR, fit.params)
+    laps("fit_outputs")
     fitted = SVIRun(
         cfg=cfg, data=data, net=net, model=model, hp=hp, program=program, params=fit.params
     )
@@ -144,7 +176,7 @@ def _svi_stage(
 
 
 def _nuts_stage(
-    cfg: Config, run_dir: Path, data: Dataset, built: Built, *, key: jax.Array
+    cfg: Config, run_dir: Path, data: Dataset, built: Built, *, key: jax.Array, laps: Laps
 ) -> tuple[dict[str, Any], NUTSRun]:
     """Sample by NUTS; write the samples, their InferenceData and per-parameter diagnostics."""
     net, model, hp, _ = built
@@ -157,6 +189,7 @@ def _nuts_stage(
         cfg=cfg.inference,
         progress=cfg.runtime.progress,
     )
+    laps("nuts")
     samples = result.flat_samples()
     idata = inference_data.from_mcmc(result.mcmc)
     summary = inference_data.diagnostics(idata)
@@ -179,6 +212,7 @@ def _nuts_stage(
         "fit_seconds": result.run_seconds,
     }
     fitted = NUTSRun(cfg=cfg, data=data, net=net, model=model, hp=hp, samples=samples)
+    laps("fit_outputs")
     return record, fitted
 
 
@@ -194,11 +228,14 @@ def execute(cfg: Config, run_dir: Path) -> dict[str, Any]:
     rundir.ensure_fresh(run_dir)
     resume_from = check_resumable(run_dir, cfg)
     t0 = time.perf_counter()
+    laps = Laps()
     data = load_dataset(cfg.dataset)
+    laps("data")
     built = build_model(cfg, data)
     net, hp, program = built.net, built.hp, built.program
     if "centres" in hp:
         rundir.save_npz(run_dir / CENTRES, hp["centres"])
+    laps("build")
     key_fit, key_pred = jax.random.split(jax.random.PRNGKey(cfg.seed))
     inf = cfg.inference
     log.info(
@@ -211,43 +248,65 @@ def execute(cfg: Config, run_dir: Path) -> dict[str, Any]:
         len(data.y_test),
     )
     if program is None:
-        record, fitted = _nuts_stage(cfg, run_dir, data, built, key=key_fit)
+        record, fitted = _nuts_stage(cfg, run_dir, data, built, key=key_fit, laps=laps)
         num_draws = record["num_samples"]
     else:
-        record, fitted = _svi_stage(cfg, run_dir, data, built, key=key_fit, resume_from=resume_from)
+        record, fitted = _svi_stage(
+            cfg, run_dir, data, built, key=key_fit, resume_from=resume_from, laps=laps
+        )
         num_draws = inf.num_predictive_samples
     if fitted is not None:
         t_pred = time.perf_counter()
         draws = fitted.draws(key=key_pred, num_samples=num_draws)
-        probs = fitted.probs(draws, data.x_test)
-        metrics = classification_metrics(probs, data.y_test)
-        if np.isfinite(probs).all():  # else the run is marked diverged below
-            record.update(_validation_metrics(fitted, draws))
-            record.update(
-                write_uncertainty(run_dir, data, probs, num_images=cfg.analysis.num_images)
+        if fitted.is_regression:
+            pred = fitted.loc_scale(draws, data.x_test)
+            finite = bool(np.isfinite(pred.loc).all() and np.isfinite(pred.scale).all())
+            metrics = (
+                regression_metrics(pred.loc, pred.scale, data.y_original(data.y_test), df=pred.df)
+                if finite
+                else {"rmse": float("nan"), "nll": float("nan")}
             )
-            if cfg.ood is not None:
-                record.update(write_ood(run_dir, fitted, draws=draws, probs=probs))
+            laps("predict")
+            if finite:
+                write_regression(run_dir, fitted, draws)
+        else:
+            probs = fitted.probs(draws, data.x_test)
+            metrics = classification_metrics(probs, data.y_test)
+            laps("predict")
+            if np.isfinite(probs).all():  # else the run is marked diverged below
+                record.update(_validation_metrics(fitted, draws))
+                record.update(
+                    write_uncertainty(run_dir, data, probs, num_images=cfg.analysis.num_images)
+                )
+                if cfg.ood is not None:
+                    record.update(write_ood(run_dir, fitted, draws=draws, probs=probs))
         record["predict_seconds"] = time.perf_counter() - t_pred
+        laps("analysis")
         if not all(np.isfinite(v) for v in metrics.values()):
             record["status"] = "diverged"
             bad = sorted(k for k, v in metrics.items() if not np.isfinite(v))
             record["error"] = f"non-finite metrics: {', '.join(bad)}"
         record = {"status": record.pop("status"), **metrics, **record}
         if program is not None:
-            idata = inference_data.from_draws(draws, y_observed=data.y_train)
+            idata = inference_data.DrawsFile(draws, y_observed=data.y_train)
             rundir.save_netcdf(run_dir / rundir.INFERENCE_DATA, idata)
-        if data.x_train.ndim == 2 and data.x_train.shape[1] == 2:
+            laps("inference_data")
+        if data.input_shape == (2,) and not fitted.is_regression:
             write_maps(run_dir, fitted, draws)
+            laps("maps")
         last = list(net.param_shapes())[-1]
         rundir.save_figure(
             run_dir / "weights_last_layer.png",
             figures.weight_density_figure(draws[f"{last}.w"], layer=last),
         )
+        laps("weights_figure")
     record.update(
+        task=data.task,
+        **_data_record(data),
         num_train=len(data.y_train),
         num_test=len(data.y_test),
         total_seconds=time.perf_counter() - t0,
+        stage_seconds=laps.seconds,
         backend=jax.default_backend(),
         versions={"bnnrun": __version__, "jax": jax.__version__},
         config=asdict(cfg),
@@ -256,6 +315,29 @@ def execute(cfg: Config, run_dir: Path) -> dict[str, Any]:
     # The run is finished: its checkpoint could only resume what is already done.
     (run_dir / CHECKPOINT).unlink(missing_ok=True)
     return record
+
+
+def _data_record(data: Dataset) -> dict[str, Any]:
+    """What the data decided and how they were prepared, for ``metrics.json``."""
+    record: dict[str, Any] = {}
+    if data.is_regression:
+        record.update(target_loc=data.y_loc, target_scale=data.y_scale)
+    elif data.class_names is not None:
+        record["class_names"] = list(data.class_names)
+    if data.num_dropped:
+        record["num_dropped_rows"] = data.num_dropped
+    return record
+
+
+def _fit_parts(fit: FitResult, warm: FitResult | None) -> dict[str, float]:
+    """The seconds of the fit (and its warm start) spent initialising, compiling and
+    stepping."""
+    fits = [fit] if warm is None or warm is fit else [warm, fit]
+    return {
+        "svi_init": sum(f.init_seconds for f in fits),
+        "compile": sum(f.compile_seconds for f in fits),
+        "steps": sum(f.run_seconds for f in fits),
+    }
 
 
 def _warm_start_record(warm: FitResult | None) -> dict[str, Any]:

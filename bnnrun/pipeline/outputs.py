@@ -8,10 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from bnnrun import rundir
-from bnnrun.analysis import figures, uncertainty, uncertainty_figures
+from bnnrun.analysis import (
+    figures,
+    regression,
+    regression_figures,
+    uncertainty,
+    uncertainty_figures,
+)
 from bnnrun.analysis.metrics import majority_vote, reliability
 from bnnrun.data import Dataset, load_dataset
 from bnnrun.inference.program import FitResult
@@ -21,7 +26,7 @@ from bnnrun.pipeline.posterior import FittedRun
 def write_fit(run_dir: Path, fit: FitResult) -> None:
     """``elbo.csv`` and ``elbo.png``: the ELBO at every step."""
     steps = np.arange(1, len(fit.elbo) + 1)
-    rundir.write_csv(run_dir / "elbo.csv", pd.DataFrame({"step": steps, "elbo": fit.elbo}))
+    rundir.write_columns(run_dir / "elbo.csv", {"step": steps, "elbo": fit.elbo})
     rundir.save_figure(run_dir / "elbo.png", figures.elbo_figure(fit.elbo))
 
 
@@ -135,3 +140,57 @@ def write_ood(
         "ood_num_test": len(ood.y_test),
         **{f"ood_auroc_{name}": value for name, value in aurocs.items()},
     }
+
+
+#: Nominal levels of the interval calibration curve.
+CALIBRATION_LEVELS = np.round(np.linspace(0.05, 0.95, 19), 2)
+#: Points of the 1-D band figure across the inputs' range.
+BAND_POINTS = 200
+
+
+def write_regression(run_dir: Path, fitted: FittedRun, draws: dict[str, np.ndarray]) -> None:
+    """A regression run's figures, in the target's original units: predicted against
+    observed with 90% intervals, interval calibration, residual against predictive sd, and
+    for 1-D inputs the predictive mean with epistemic and total bands."""
+    data = fitted.data
+    pred = fitted.loc_scale(draws, data.x_test)
+    y = data.y_original(data.y_test)
+    mean = pred.loc.mean(axis=0)
+    lower, upper = regression.central_interval(pred.loc, pred.scale, 0.9, df=pred.df)
+    epistemic, aleatoric = regression.variance_split(pred.loc, pred.scale, df=pred.df)
+    coverage, _ = regression.interval_coverage(
+        pred.loc, pred.scale, y, CALIBRATION_LEVELS, df=pred.df
+    )
+    made = {
+        "predicted_vs_observed": regression_figures.predicted_vs_observed_figure(
+            y, mean, lower, upper, level=0.9
+        ),
+        "interval_calibration": regression_figures.calibration_figure(
+            CALIBRATION_LEVELS, coverage, num_points=len(y)
+        ),
+        "residuals": regression_figures.residual_figure(y - mean, np.sqrt(epistemic + aleatoric)),
+    }
+    if data.input_shape == (1,):
+        x_all = np.concatenate([data.x_train, data.x_test])[:, 0]
+        lo, hi = x_all.min(), x_all.max()
+        pad = 0.1 * (hi - lo)
+        grid = np.linspace(lo - pad, hi + pad, BAND_POINTS, dtype=np.float32)[:, None]
+        band = fitted.loc_scale(draws, grid)
+        epi, alea = regression.variance_split(band.loc, band.scale, df=band.df)
+        name = data.feature_names[0] if data.feature_names else "x"
+        made["predictive_bands"] = regression_figures.bands_figure(
+            grid[:, 0],
+            band.loc.mean(axis=0),
+            np.sqrt(epi),
+            np.sqrt(epi + alea),
+            x_train=data.x_train[:, 0],
+            y_train=data.y_original(data.y_train),
+            x_label=f"{name} (standardised)" if _standardised(fitted) else name,
+            y_label="y",
+        )
+    for name, fig in made.items():
+        rundir.save_figure(run_dir / f"{name}.png", fig)
+
+
+def _standardised(fitted: FittedRun) -> bool:
+    return bool(getattr(fitted.cfg.dataset, "standardize", False))

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from bnnrun.analysis.predictive import (
     chunk_sizes,
-    predictive_probs,
+    predictive_outputs,
     resolve_sample_chunk,
     sample_guide,
 )
@@ -27,9 +26,25 @@ from bnnrun.inference.guides import guide_median
 from bnnrun.inference.program import SVIProgram
 from bnnrun.model.bnn import BNN
 from bnnrun.model.hparams import HyperParams
+from bnnrun.model.likelihoods import NOISE_SITE, location_scale
 from bnnrun.model.nets import Network
 from bnnrun.pipeline.build import guide_for
 from bnnrun.runtime import RUN_ONCE
+
+
+class LocScale(NamedTuple):
+    """A regression predictive: a mixture over S posterior draws of a location-scale
+    distribution of y per input (Normal, or Student-t with ``df``), in original units.
+
+    Attributes:
+        loc: ``[S, N]`` location (the mean) of y under each draw.
+        scale: ``[S, N]`` scale (the noise standard deviation for a Normal) under each draw.
+        df: the Student-t's degrees of freedom, or None for a Normal.
+    """
+
+    loc: np.ndarray
+    scale: np.ndarray
+    df: float | None
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,9 +78,36 @@ class FittedRun:
         """The number of draws the run predicted with."""
         raise NotImplementedError
 
+    @property
+    def is_regression(self) -> bool:
+        """Whether the run's target is continuous (a regression likelihood)."""
+        return self.model.likelihood != "categorical"
+
     def probs(self, draws: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
         """Predictive class probabilities ``[S, N, C]`` at inputs ``x`` ``[N, *input_shape]``,
         one row per draw of ``draws``."""
+        return self.outputs(draws, x, softmax=True)
+
+    def loc_scale(self, draws: dict[str, np.ndarray], x: np.ndarray) -> LocScale:
+        """A regression run's predictive at inputs ``x`` ``[N, *input_shape]``: each draw's
+        location and scale ``[S, N]`` of y, in the target's original units."""
+        out = self.outputs(draws, x)
+        precision = draws.get(NOISE_SITE) if self.model.learned_noise else None
+        loc, scale = location_scale(
+            self.model.likelihood, out, self.hp["likelihood"], precision=precision
+        )
+        d = self.data
+        return LocScale(
+            loc=np.asarray(loc, np.float64) * d.y_scale + d.y_loc,
+            scale=np.asarray(scale, np.float64) * d.y_scale,
+            df=float(self.hp["likelihood"]["df"]) if self.model.likelihood == "student_t" else None,
+        )
+
+    def outputs(
+        self, draws: dict[str, np.ndarray], x: np.ndarray, *, softmax: bool = False
+    ) -> np.ndarray:
+        """The network's output ``[S, N, K]`` at inputs ``x`` under each draw (``softmax``:
+        class probabilities), in memory-bounded chunks (``cfg.analysis``)."""
         a = self.cfg.analysis
         data_chunk, sample_chunk = chunk_sizes(
             self.net,
@@ -76,17 +118,19 @@ class FittedRun:
             ),
             max_bytes=a.max_chunk_mb << 20,
         )
-        return predictive_probs(
-            self.net, draws, x, data_chunk=data_chunk, sample_chunk=sample_chunk
+        return predictive_outputs(
+            self.net, draws, x, data_chunk=data_chunk, sample_chunk=sample_chunk, softmax=softmax
         )
 
     def predictive(
         self, x: np.ndarray, *, num_samples: int | None = None, seed: int = 0
-    ) -> np.ndarray:
-        """The posterior predictive at ``x`` ``[N, *input_shape]``: class probabilities
-        ``[S, N, C]``, S = ``num_samples`` draws (default: as many as the run used)."""
+    ) -> np.ndarray | LocScale:
+        """The posterior predictive at ``x`` ``[N, *input_shape]`` over S = ``num_samples``
+        draws (default: as many as the run used): class probabilities ``[S, N, C]``, or for a
+        regression each draw's :class:`LocScale` of y ``[S, N]`` in original units."""
         num = self.default_num_draws if num_samples is None else num_samples
-        return self.probs(self.draws(key=jax.random.PRNGKey(seed), num_samples=num), x)
+        draws = self.draws(key=jax.random.PRNGKey(seed), num_samples=num)
+        return self.loc_scale(draws, x) if self.is_regression else self.probs(draws, x)
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,7 +150,7 @@ class SVIRun(FittedRun):
         return self.cfg.inference.num_predictive_samples
 
     def _model_args(self) -> tuple:
-        return (jnp.asarray(self.data.x_train), jnp.asarray(self.data.y_train), self.hp)
+        return (jax.device_put(self.data.x_train), jax.device_put(self.data.y_train), self.hp)
 
     def draws(self, *, key: jax.Array, num_samples: int) -> dict[str, np.ndarray]:
         """``num_samples`` draws ``{site: [S, *shape]}`` from the guide."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-import jax.numpy as jnp
+import jax
 import numpy as np
 
 from bnnrun import rundir
@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 
-def run_config(run_dir: Path) -> Config:
+def run_config(run_dir: str | Path) -> Config:
     """The config of a finished run: the resolved one its ``metrics.json`` records, else (a
     run that recorded none) Hydra's ``.hydra/config.yaml``.
 
@@ -38,6 +38,7 @@ def run_config(run_dir: Path) -> Config:
     Raises:
         DataError: ``run_dir`` holds neither.
     """
+    run_dir = Path(run_dir)
     record = rundir.read_metrics(run_dir) or {}
     if "config" in record:
         return config_from_record(record["config"], where=run_dir / rundir.METRICS)
@@ -63,7 +64,7 @@ def load_run(run_dir: str | Path) -> SVIRun | NUTSRun:
     common = {"cfg": cfg, "data": data, "net": built.net, "model": built.model, "hp": built.hp}
     if built.program is None:
         return NUTSRun(**common, samples=saved)
-    params = {k: jnp.asarray(v) for k, v in saved.items()}
+    params = jax.device_put(saved)
     return SVIRun(**common, program=built.program, params=params)
 
 

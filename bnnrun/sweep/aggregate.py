@@ -74,6 +74,8 @@ def _figures(
 ) -> Iterator[tuple[str, str, Figure]]:
     """(file name, caption, figure) of every figure the sweep gets."""
     varying = summary.varying()
+    metrics = figures.shown_metrics(summary.runs.columns)
+    names = figures.metric_names(metrics)
     facets = ["dataset", *(k for k in varying if k not in ("dataset", ROWS, COLS))]
     if ROWS in varying or COLS in varying:
         order = {
@@ -83,9 +85,10 @@ def _figures(
         for facet, rows in _panels(table, facets):
             yield (
                 f"heatmap_{_name(facet)}.png",
-                f"Accuracy, NLL and ECE over prior x hyperprior, mean ± std over seeds: "
-                f"{_name(facet)}",
-                figures.heatmap_figure(rows, rows=ROWS, cols=COLS, title=_name(facet), **order),
+                f"{names} over prior x hyperprior, mean ± std over seeds: {_name(facet)}",
+                figures.heatmap_figure(
+                    rows, rows=ROWS, cols=COLS, title=_name(facet), metrics=metrics, **order
+                ),
             )
         ok = summary.runs[summary.runs["status"] == "ok"]
         for facet, rows in _panels(ok, [*facets, "seed"]):
@@ -116,17 +119,21 @@ def _figures(
             title = f"mean ± std over seeds, each seed a cross: {_name(facet)}"
             yield (
                 f"configs_{_name(facet)}.png",
-                f"Accuracy, NLL and ECE per configuration, mean ± std over seeds: {_name(facet)}",
+                f"{names} per configuration, mean ± std over seeds: {_name(facet)}",
                 figures.configs_figure(
-                    rows, ok[ok["dataset"] == facet["dataset"]], keys=choices, title=title
+                    rows,
+                    ok[ok["dataset"] == facet["dataset"]],
+                    keys=choices,
+                    title=title,
+                    metrics=metrics,
                 ),
             )
     for x in varying:
         if x not in (ROWS, COLS, "dataset") and pd.api.types.is_numeric_dtype(table[x]):
             lines = [k for k in varying if k != x]
             title = f"metrics against {x} (mean ± std over seeds)"
-            fig = figures.metric_vs_figure(table, x=x, lines=lines, title=title)
-            yield f"vs_{x.replace('/', '_')}.png", f"Accuracy, NLL and ECE against {x}", fig
+            fig = figures.metric_vs_figure(table, x=x, lines=lines, title=title, metrics=metrics)
+            yield f"vs_{x.replace('/', '_')}.png", f"{names} against {x}", fig
 
 
 def aggregate(root: Path) -> Aggregate:

@@ -3,7 +3,7 @@ tables and arrays, without pyplot or the disk; :mod:`bnnrun.sweep.aggregate` sav
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -20,12 +20,31 @@ class Metric(NamedTuple):
     higher_is_better: bool
 
 
-#: The metrics a sweep's figures show.
+#: The metrics a sweep of classifiers shows.
 SHOWN = (
     Metric("accuracy", "accuracy", True),
     Metric("nll", "NLL", False),
     Metric("ece", "ECE", False),
 )
+#: The metrics a sweep of regressions shows.
+SHOWN_REGRESSION = (
+    Metric("rmse", "RMSE", False),
+    Metric("nll", "NLL", False),
+    Metric("crps", "CRPS", False),
+)
+
+
+def shown_metrics(columns: Iterable[str]) -> tuple[Metric, ...]:
+    """The metrics to show for runs with these ``columns``: :data:`SHOWN_REGRESSION` for a
+    sweep of regressions alone, else :data:`SHOWN`."""
+    columns = set(columns)
+    return SHOWN_REGRESSION if "rmse" in columns and "accuracy" not in columns else SHOWN
+
+
+def metric_names(metrics: Sequence[Metric]) -> str:
+    """``accuracy, NLL and ECE``."""
+    labels = [m.label for m in metrics]
+    return ", ".join(labels[:-1]) + " and " + labels[-1] if len(labels) > 1 else labels[0]
 
 
 def _cell_text(mean: float, std: float) -> str:

@@ -17,11 +17,11 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
-from bnnrun.sweep.figures import SHOWN, Metric
+from bnnrun.sweep.figures import SHOWN, Metric, shown_metrics
 from bnnrun.sweep.summary import NOT_OK, Summary
 
 #: The metrics the verdict ranks configurations by.
-RANKED = (SHOWN[0], SHOWN[1])  # accuracy, NLL
+RANKED = (SHOWN[0], SHOWN[1])  # accuracy, NLL (a regression: RMSE, NLL)
 #: Files of a run that the runs table links to, if the run has them.
 RUN_FILES = ("metrics.json", "predictive_std.png", "predictive_mean.png", "elbo.png")
 
@@ -132,11 +132,11 @@ def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, escape=False, border=0, classes="table", na_rep="")
 
 
-def _config_table(table: pd.DataFrame, summary: Summary) -> str:
+def _config_table(table: pd.DataFrame, summary: Summary, metrics: Sequence[Metric]) -> str:
     cells = pd.DataFrame({k: table[k].map(_number) for k in summary.config_keys})
     cells["runs"] = table["runs"].astype(str)
     cells["ok"] = table["ok"].astype(str)
-    for m in SHOWN:
+    for m in metrics:
         mean, std = table[f"{m.name}_mean"], table[f"{m.name}_std"]
         cells[m.label] = [
             "" if np.isnan(a) else f"{a:.4f}" + ("" if np.isnan(b) else f" ± {b:.4f}")
@@ -145,10 +145,15 @@ def _config_table(table: pd.DataFrame, summary: Summary) -> str:
     return _table(cells)
 
 
-def _runs_table(runs: pd.DataFrame, summary: Summary, files: dict[str, set[str]]) -> str:
+def _runs_table(
+    runs: pd.DataFrame,
+    summary: Summary,
+    files: dict[str, set[str]],
+    metrics: Sequence[Metric],
+) -> str:
     cells = pd.DataFrame({k: runs[k].map(_number) for k in summary.keys})
     cells["status"] = runs["status"].map(_number)
-    for m in SHOWN:
+    for m in metrics:
         if m.name in runs:
             cells[m.label] = runs[m.name].map(_number)
     if "fit_seconds" in runs:
@@ -193,6 +198,7 @@ def render(
         run_files: per run directory, the names of the files it holds.
     """
     runs = summary.runs
+    metrics = shown_metrics(runs.columns)
     counts = runs["status"].value_counts()
     status = ", ".join(f"{n} {s}" for s, n in counts.items())
     parts = [
@@ -207,9 +213,9 @@ def render(
     bad = runs[runs["status"].isin(NOT_OK)]
     if len(bad):
         parts.append(f'<h2 class="bad">{len(bad)} runs did not finish</h2>')
-        parts.append(_runs_table(bad, summary, run_files))
+        parts.append(_runs_table(bad, summary, run_files, metrics))
     parts.append("<h2>Verdict</h2><ul>")
-    found = verdicts(table, summary)
+    found = verdicts(table, summary, metrics=metrics[:2])
     parts += [f"<li>{html.escape(verdict_text(v))}</li>" for v in found]
     if not found:
         parts.append("<li>No run finished ok, so there is nothing to compare.</li>")
@@ -223,8 +229,8 @@ def render(
             "</figure>"
         )
     parts.append("<h2>Configurations (mean ± std over seeds)</h2>")
-    parts.append(_config_table(table, summary))
+    parts.append(_config_table(table, summary, metrics))
     parts.append("<h2>Runs</h2>")
-    parts.append(_runs_table(runs, summary, run_files))
+    parts.append(_runs_table(runs, summary, run_files, metrics))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -33,6 +33,7 @@ class JobState(Enum):
 def comparable(config: dict[str, Any]) -> dict[str, Any]:
     """A recorded config, as JSON would give it back, without the :data:`NOT_COMPARED` parts."""
     plain = json.loads(json.dumps(config))
+    plain.setdefault("likelihood", {"kind": "auto"})  # recorded before the group existed
     return {k: v for k, v in plain.items() if k not in NOT_COMPARED}
 
 

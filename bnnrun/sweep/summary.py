@@ -26,6 +26,9 @@ CHOICES = {"dataset": ("dataset", "name"), "prior": ("prior", "family"),
            "hyperprior": ("hyperprior", "kind")}  # fmt: skip
 #: Numbers in ``metrics.json`` that identify a run rather than measure it.
 NOT_METRICS = frozenset({"seed", "num_params", "num_steps", "num_train", "num_test", "diverged_at"})
+#: Keys whose values are replicates of one configuration, which tables group over: the seed,
+#: and the split of a benchmark with fixed splits (the UCI sets' ``dataset.split``).
+REPLICATES = ("seed", "dataset.split")
 #: Statuses of jobs that were meant to finish and did not.
 NOT_OK = ("failed", "diverged", "missing", "unreadable")
 MISSING_ERROR = "no metrics.json: the job was killed, or is still running"
@@ -48,8 +51,9 @@ class Summary(NamedTuple):
 
     @property
     def config_keys(self) -> list[str]:
-        """``keys`` without ``seed``: what a configuration is, over seeds."""
-        return [k for k in self.keys if k != "seed"]
+        """``keys`` without the :data:`REPLICATES`: what a configuration is, over seeds (and
+        fixed splits)."""
+        return [k for k in self.keys if k not in REPLICATES]
 
     def varying(self) -> list[str]:
         """The ``config_keys`` that take more than one value in this sweep."""
@@ -129,9 +133,10 @@ def read_sweep(root: Path) -> Summary:
 
 
 def by_config(summary: Summary) -> pd.DataFrame:
-    """The runs grouped over seeds: per configuration, ``runs`` (jobs, impossible ones left
-    out), ``ok`` (of them finished ok), and the mean, standard deviation and count of each
-    metric over its ``ok`` runs (columns ``<metric>_mean``, ``<metric>_std``, ``<metric>_count``).
+    """The runs grouped over seeds (and fixed splits): per configuration, ``runs`` (jobs,
+    impossible ones left out), ``ok`` (of them finished ok), and the mean, standard deviation,
+    count and standard error of the mean (``std / sqrt(count)``) of each metric over its ``ok``
+    runs (columns ``<metric>_mean``, ``<metric>_std``, ``<metric>_count``, ``<metric>_sem``).
     """
     runs = summary.runs[summary.runs["status"] != "skipped"].copy()
     runs.loc[runs["status"] != "ok", summary.metrics] = np.nan
@@ -139,6 +144,8 @@ def by_config(summary: Summary) -> pd.DataFrame:
     groups = runs.groupby(summary.config_keys, dropna=False, sort=False)
     stats = groups[summary.metrics].agg(["mean", "std", "count"])
     stats.columns = [f"{metric}_{stat}" for metric, stat in stats.columns]
+    for metric in summary.metrics:
+        stats[f"{metric}_sem"] = stats[f"{metric}_std"] / np.sqrt(stats[f"{metric}_count"])
     stats.insert(0, "runs", groups.size())
     stats.insert(1, "ok", groups["ok"].sum())
     return stats.reset_index()
