@@ -6,7 +6,8 @@ with ``PYTHONHASHSEED=0``), with warm caches: one untimed warm-up run per source
 JAX's persistent compilation cache where the runs keep it. With ``--baseline-tree PATH``
 (another checkout of bnnrun, e.g. before a change) both trees are measured in this one
 process, interleaved run by run, since these machines are shared and noisy; the report gives
-the minimum and the median of the repeats.
+the minimum and the median of the repeats' wall time, and their CPU time (user + system of the
+whole process tree), which another job on the machine inflates less.
 
 Where the time goes, per tree:
 

@@ -7,8 +7,6 @@ converter). Each latent site is one variable, named as in the model (``layer1.w`
 
 from __future__ import annotations
 
-import datetime
-import importlib.metadata
 import logging
 import warnings
 from types import ModuleType
@@ -41,63 +39,6 @@ def from_draws(draws: dict[str, np.ndarray], *, y_observed: np.ndarray) -> az.In
     """
     posterior = {k: np.asarray(v)[None] for k, v in draws.items() if not k.startswith("_")}
     return _arviz().from_dict(posterior=posterior, observed_data={"y": np.asarray(y_observed)})
-
-
-class DrawsFile:
-    """``draws`` ``{site: [S, *shape]}`` and the observed labels, to be saved as ArviZ saves
-    :func:`from_draws` (``InferenceData.to_netcdf``): groups ``posterior`` (one chain of S
-    draws, dimensions ``chain``, ``draw`` and ``<site>_dim_<i>``) and ``observed_data``
-    (``y``), the same variables, coordinates, attributes and compression, so that
-    ``arviz.from_netcdf`` reads the same InferenceData. Written with h5netcdf alone: ArviZ
-    loads SciPy's statistics, xarray and pandas, over half a second of every SVI run
-    (``bench/fixed_cost.py``).
-
-    Sites NumPyro's guides add for themselves (``_auto_latent``) are left out.
-    """
-
-    def __init__(self, draws: dict[str, np.ndarray], *, y_observed: np.ndarray) -> None:
-        self.posterior = {k: np.asarray(v)[None] for k, v in draws.items() if not k.startswith("_")}
-        self.observed = {"y": np.asarray(y_observed)}
-
-    def to_netcdf(self, filename: str) -> None:
-        import h5netcdf
-
-        attrs = {
-            "created_at": datetime.datetime.now(datetime.UTC).isoformat(),
-            "arviz_version": importlib.metadata.version("arviz"),
-        }
-        with h5netcdf.File(filename, "w") as f:
-            for name, variables, leading in (
-                ("posterior", self.posterior, ("chain", "draw")),
-                ("observed_data", self.observed, ()),
-            ):
-                group = f.create_group(name)
-                dims = {
-                    var: (*leading, *(f"{var}_dim_{i}" for i in range(v.ndim - len(leading))))
-                    for var, v in variables.items()
-                }
-                sizes = {
-                    d: n
-                    for var, v in variables.items()
-                    for d, n in zip(dims[var], v.shape, strict=True)
-                }
-                group.dimensions = sizes
-                for dim, size in sizes.items():  # coordinates 0, 1, ... (int64, as xarray's)
-                    coord = group.create_variable(
-                        dim, (dim,), dtype=np.int64, fillvalue=None, compression="gzip"
-                    )
-                    coord[...] = np.arange(size, dtype=np.int64)
-                for var, values in variables.items():
-                    floating = np.issubdtype(values.dtype, np.floating)
-                    out = group.create_variable(
-                        var,
-                        dims[var],
-                        dtype=values.dtype,
-                        fillvalue=values.dtype.type(np.nan) if floating else None,
-                        compression="gzip",
-                    )
-                    out[...] = values
-                group.attrs.update(attrs)
 
 
 def from_mcmc(mcmc: Any) -> az.InferenceData:

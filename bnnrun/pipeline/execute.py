@@ -271,7 +271,12 @@ def execute(cfg: Config, run_dir: Path) -> dict[str, Any]:
                 write_regression(run_dir, fitted, draws)
         else:
             probs = fitted.probs(draws, data.x_test)
-            metrics = classification_metrics(probs, data.y_test)
+            # Non-finite probabilities (a diverged posterior) have no metrics: marked below.
+            metrics = (
+                classification_metrics(probs, data.y_test)
+                if np.isfinite(probs).all()
+                else {"accuracy": float("nan"), "nll": float("nan")}
+            )
             laps("predict")
             if np.isfinite(probs).all():  # else the run is marked diverged below
                 record.update(_validation_metrics(fitted, draws))
@@ -288,7 +293,7 @@ def execute(cfg: Config, run_dir: Path) -> dict[str, Any]:
             record["error"] = f"non-finite metrics: {', '.join(bad)}"
         record = {"status": record.pop("status"), **metrics, **record}
         if program is not None:
-            idata = inference_data.DrawsFile(draws, y_observed=data.y_train)
+            idata = inference_data.from_draws(draws, y_observed=data.y_train)
             rundir.save_netcdf(run_dir / rundir.INFERENCE_DATA, idata)
             laps("inference_data")
         if data.input_shape == (2,) and not fitted.is_regression:
