@@ -87,8 +87,8 @@ def test_svi_and_nuts_regressions_compare(toy_run: Path, tmp_path: Path) -> None
     result = compare_runs(toy_run, tmp_path, num_samples=50)
     assert result["num_inputs"] == 200 and result["draws_a"] == 50
     a, b = load_run(toy_run), load_run(tmp_path)
-    mean_a = a.predictive(a.data.x_test, num_samples=50).loc.mean(axis=0)
-    mean_b = b.predictive(b.data.x_test, num_samples=50).loc.mean(axis=0)
+    mean_a = a.predictive(a.data.x_test, num_samples=50, seed=0).loc.mean(axis=0)
+    mean_b = b.predictive(b.data.x_test, num_samples=50, seed=0).loc.mean(axis=0)
     np.testing.assert_allclose(result["mean_abs_dmean"], np.abs(mean_a - mean_b).mean(), rtol=1e-6)
     assert result["kl_mean"] >= 0 and result["kl_reverse_mean"] >= 0
 
@@ -169,3 +169,35 @@ def test_a_table_with_a_continuous_target_is_a_regression(tmp_path: Path) -> Non
     record = execute(cfg, tmp_path / "run")
     assert record["task"] == "regression" and record["status"] == "ok"
     assert 95 < record["target_loc"] < 105  # the target's own units
+
+
+def test_a_table_that_cannot_be_read_is_refused_before_anything_is_written(
+    run_cli, tmp_path: Path
+) -> None:
+    missing = run_cli(
+        "dataset=table",
+        f"dataset.path={tmp_path / 'nope.csv'}",
+        "dataset.target=y",
+        f"hydra.run.dir={tmp_path / 'a'}",
+    )
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [
+        f"bnnrun: error: dataset.path='{tmp_path / 'nope.csv'}' does not exist: it must be a "
+        "CSV or Parquet file"
+    ]
+    pd.DataFrame({"x": np.arange(30.0), "y": np.linspace(0, 1, 30) ** 2}).to_csv(
+        tmp_path / "t.csv", index=False
+    )
+    mismatch = run_cli(
+        "dataset=table",
+        f"dataset.path={tmp_path / 't.csv'}",
+        "dataset.target=y",
+        "likelihood=categorical",
+        f"hydra.run.dir={tmp_path / 'b'}",
+    )
+    assert mismatch.returncode == 2
+    assert mismatch.stderr.strip().splitlines() == [
+        "bnnrun: error: likelihood=categorical does not fit dataset=table, a regression task: "
+        "use likelihood=gaussian or heteroscedastic or student_t (or auto)"
+    ]
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

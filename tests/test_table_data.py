@@ -489,17 +489,20 @@ def test_table_schema_refuses_bad_values(override: str, message: str) -> None:
         make_config(*base, override)
 
 
-def test_regression_data_sets_are_refused_until_the_model_has_a_likelihood() -> None:
+def test_regression_data_sets_take_a_regression_likelihood() -> None:
     for option in ("toy_regression", "diabetes"):
-        with pytest.raises(InvalidCombination, match=f"dataset={option} is a regression task"):
-            make_config(f"dataset={option}")
-    with pytest.raises(InvalidCombination, match="dataset=uci is a regression task"):
-        make_config("dataset=uci", "dataset.path=UCI/yacht")
-    with pytest.raises(
-        InvalidCombination, match=r"dataset=table asks for a regression task.*task=classification"
-    ):
+        assert make_config(f"dataset={option}").likelihood.kind.value == "auto"
+        with pytest.raises(InvalidCombination, match=f"does not fit dataset={option}"):
+            make_config(f"dataset={option}", "likelihood=categorical")
+    with pytest.raises(InvalidCombination, match="does not fit dataset=uci, a regression task"):
+        make_config("dataset=uci", "dataset.path=UCI/yacht", "likelihood=categorical")
+    with pytest.raises(InvalidCombination, match="does not fit dataset=table, a regression task"):
         make_config(
-            "dataset=table", "dataset.path=t.csv", "dataset.target=y", "dataset.task=regression"
+            "dataset=table",
+            "dataset.path=t.csv",
+            "dataset.target=y",
+            "dataset.task=regression",
+            "likelihood=categorical",
         )
     cfg = make_config("dataset=table", "dataset.path=t.csv", "dataset.target=y")
     assert isinstance(cfg.dataset, TableConfig) and cfg.dataset.task == "auto"
@@ -666,14 +669,16 @@ def test_diabetes_shapes_and_units() -> None:
 # ---------------------------------------------------------------------------------- CLI
 
 
-def test_cli_refuses_a_regression_data_set_in_one_line(run_cli, tmp_path: Path) -> None:
+def test_cli_refuses_a_classifier_for_a_regression_data_set_in_one_line(
+    run_cli, tmp_path: Path
+) -> None:
     out = tmp_path / "run"
-    proc = run_cli("dataset=toy_regression", f"hydra.run.dir={out}")
+    proc = run_cli("dataset=toy_regression", "likelihood=categorical", f"hydra.run.dir={out}")
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert lines == [
-        "bnnrun: error: dataset=toy_regression is a regression task; bnnrun's model is a "
-        "classifier until the likelihood config group lands: choose a classification data set"
+        "bnnrun: error: likelihood=categorical does not fit dataset=toy_regression, a "
+        "regression task: use likelihood=gaussian or heteroscedastic or student_t (or auto)"
     ]
     assert not out.exists()  # nothing written
 

@@ -49,7 +49,9 @@ def predicted_vs_observed_figure(
     fig = Figure(figsize=(5, 5))
     ax = fig.subplots()
     inside = (y >= lower) & (y <= upper)
-    ax.errorbar(y, mean, yerr=np.stack([mean - lower, upper - mean]), fmt="none",
+    # A mixture's mean can lie outside its central interval: draw the interval, clipped at it.
+    yerr = np.stack([np.maximum(mean - lower, 0), np.maximum(upper - mean, 0)])
+    ax.errorbar(y, mean, yerr=yerr, fmt="none",
                 ecolor="tab:blue", alpha=0.35, lw=0.8)  # fmt: skip
     ax.scatter(y[inside], mean[inside], s=10, color="tab:blue", label="y inside the interval")
     ax.scatter(y[~inside], mean[~inside], s=12, color="tab:red", marker="x",

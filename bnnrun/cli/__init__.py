@@ -1,2 +1,3 @@
 """The three commands: ``bnnrun`` (:mod:`~bnnrun.cli.main`), ``bnnrun-compare`` and
-``bnnrun-report``. Only this package turns errors into exit codes and lines on stderr."""
+``bnnrun-report``: each turns a user's error into one line on stderr and an exit code
+(:class:`bnnrun.errors.ExitCode`)."""

@@ -123,9 +123,14 @@ def check_experiment(cfg: Config, hydra_cfg: DictConfig) -> None:
             check(cfg, hydra_cfg)
 
 
+#: Data sets read from the user's own files, checked before a single run starts.
+USER_FILES = ("table", "uci")
+
+
 def check_inputs(cfg: Config, run_dir: Path) -> None:
     """Raise if the run directory holds a checkpoint this run may not continue or overwrite,
-    or if an informed prior's source is missing."""
+    if an informed prior's source is missing, or if a user's data file (a table, a UCI
+    directory) cannot be read or does not fit the likelihood."""
     # Imported here: they load JAX, which only a run that is about to start needs.
     from bnnrun.inference.checkpoint import check_resumable
     from bnnrun.model.informed import resolve_source
@@ -133,6 +138,12 @@ def check_inputs(cfg: Config, run_dir: Path) -> None:
     check_resumable(run_dir, cfg)
     if isinstance(cfg.prior, InformedPriorConfig):
         resolve_source(cfg.prior.source)
+    if cfg.dataset.name in USER_FILES:  # cheap to read, and the likeliest to be wrong
+        from bnnrun.config.likelihood import check_likelihood
+        from bnnrun.data import load_dataset
+
+        data = load_dataset(cfg.dataset)
+        check_likelihood(cfg.likelihood.kind, task=data.task, dataset=data.name)
 
 
 def _fields(object_type: object) -> list[str]:

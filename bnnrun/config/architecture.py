@@ -20,12 +20,13 @@ class Activation(StrEnum):
 
 @dataclass
 class MLPConfig:
-    """Fully connected network; the output layer has one logit per class (softmax).
+    """Fully connected network; the output layer's width is the likelihood's (one logit per
+    class for ``categorical``, 1 or 2 for a regression).
 
     Attributes:
         name: Which network (set by the option).
         hidden: Widths of the hidden layers, from input to output.
-        activation: Activation after every hidden layer (the output is a softmax).
+        activation: Activation after every hidden layer (none after the output layer).
     """
 
     name: str = "mlp"

@@ -105,7 +105,8 @@ class StudentTLikelihoodConfig(GaussianLikelihoodConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.df > 0, "likelihood.df", "> 0", self.df)
+        # df > 2: a finite variance, which the epistemic/aleatoric split and CRPS need.
+        require(self.df > 2, "likelihood.df", "> 2", self.df)
 
 
 @dataclass

@@ -84,6 +84,11 @@ def compare_runs(
         )
     p_a, s_a = _summary(a, x, num_samples=num_samples, seed=seed)
     p_b, s_b = _summary(b, x, num_samples=num_samples, seed=seed)
+    if p_a[0].shape != p_b[0].shape:
+        raise ConfigError(
+            f"RUN_A predicts {p_a[0].shape[-1]} classes and RUN_B {p_b[0].shape[-1]}: "
+            "compare runs with the same classes"
+        )
     if a.is_regression:
         distance = regression_distance(*p_a, *p_b)._asdict()
     else:

@@ -268,7 +268,7 @@ def execute(cfg: Config, run_dir: Path) -> dict[str, Any]:
             )
             laps("predict")
             if finite:
-                write_regression(run_dir, fitted, draws)
+                write_regression(run_dir, fitted, draws, pred=pred)
         else:
             probs = fitted.probs(draws, data.x_test)
             # Non-finite probabilities (a diverged posterior) have no metrics: marked below.

@@ -20,7 +20,7 @@ from bnnrun.analysis import (
 from bnnrun.analysis.metrics import majority_vote, reliability
 from bnnrun.data import Dataset, load_dataset
 from bnnrun.inference.program import FitResult
-from bnnrun.pipeline.posterior import FittedRun
+from bnnrun.pipeline.posterior import FittedRun, LocScale
 
 
 def write_fit(run_dir: Path, fit: FitResult) -> None:
@@ -148,12 +148,14 @@ CALIBRATION_LEVELS = np.round(np.linspace(0.05, 0.95, 19), 2)
 BAND_POINTS = 200
 
 
-def write_regression(run_dir: Path, fitted: FittedRun, draws: dict[str, np.ndarray]) -> None:
+def write_regression(
+    run_dir: Path, fitted: FittedRun, draws: dict[str, np.ndarray], *, pred: LocScale
+) -> None:
     """A regression run's figures, in the target's original units: predicted against
     observed with 90% intervals, interval calibration, residual against predictive sd, and
-    for 1-D inputs the predictive mean with epistemic and total bands."""
+    for 1-D inputs the predictive mean with epistemic and total bands. ``pred``: the
+    predictive at the test inputs under ``draws``."""
     data = fitted.data
-    pred = fitted.loc_scale(draws, data.x_test)
     y = data.y_original(data.y_test)
     mean = pred.loc.mean(axis=0)
     lower, upper = regression.central_interval(pred.loc, pred.scale, 0.9, df=pred.df)

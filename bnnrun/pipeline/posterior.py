@@ -123,13 +123,20 @@ class FittedRun:
         )
 
     def predictive(
-        self, x: np.ndarray, *, num_samples: int | None = None, seed: int = 0
+        self, x: np.ndarray, *, num_samples: int | None = None, seed: int | None = None
     ) -> np.ndarray | LocScale:
         """The posterior predictive at ``x`` ``[N, *input_shape]`` over S = ``num_samples``
         draws (default: as many as the run used): class probabilities ``[S, N, C]``, or for a
-        regression each draw's :class:`LocScale` of y ``[S, N]`` in original units."""
+        regression each draw's :class:`LocScale` of y ``[S, N]`` in original units.
+
+        ``seed`` None draws what the run drew for its metrics (the key
+        ``split(PRNGKey(cfg.seed))[1]``); an integer draws afresh from ``PRNGKey(seed)``."""
         num = self.default_num_draws if num_samples is None else num_samples
-        draws = self.draws(key=jax.random.PRNGKey(seed), num_samples=num)
+        if seed is None:
+            key = jax.random.split(jax.random.PRNGKey(self.cfg.seed))[1]
+        else:
+            key = jax.random.PRNGKey(seed)
+        draws = self.draws(key=key, num_samples=num)
         return self.loc_scale(draws, x) if self.is_regression else self.probs(draws, x)
 
 

@@ -21,7 +21,7 @@ from bnnrun.sweep.figures import SHOWN, Metric, shown_metrics
 from bnnrun.sweep.summary import NOT_OK, Summary
 
 #: The metrics the verdict ranks configurations by.
-RANKED = (SHOWN[0], SHOWN[1])  # accuracy, NLL (a regression: RMSE, NLL)
+RANKED = (SHOWN[0], SHOWN[1])  # accuracy, NLL; a sweep of regressions ranks by RMSE and NLL
 #: Files of a run that the runs table links to, if the run has them.
 RUN_FILES = ("metrics.json", "predictive_std.png", "predictive_mean.png", "elbo.png")
 
