@@ -81,22 +81,6 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
         frame.to_csv(tmp, index=False)
 
 
-def write_columns(path: Path, columns: Mapping[str, np.ndarray]) -> None:
-    """A CSV of equal-length numeric columns, written as pandas' ``DataFrame.to_csv(index=False)``
-    writes them (a float32 value as its shortest repr, NaN as an empty field), without pandas:
-    importing it costs a run a third of a second."""
-    names = list(columns)
-    cells = []
-    for values in columns.values():
-        text = np.asarray(values).astype(str)
-        if np.issubdtype(np.asarray(values).dtype, np.floating):
-            text[np.isnan(values)] = ""
-        cells.append(text.tolist())
-    rows = [",".join(names), *(",".join(row) for row in zip(*cells, strict=True))]
-    with atomic_path(path) as tmp:
-        tmp.write_text("\n".join(rows) + "\n")
-
-
 def save_figure(path: Path, fig: Figure) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip("."), dpi=120, bbox_inches="tight")

@@ -94,16 +94,6 @@ def predictive_map_figure(
     return fig
 
 
-def gaussian_kde(samples: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Gaussian kernel density estimate of 1-D ``samples`` ``[S]`` at ``points`` ``[P]``, with
-    Scott's bandwidth: ``scipy.stats.gaussian_kde(samples)(points)``, without importing SciPy's
-    statistics (half a second of every run)."""
-    samples = np.asarray(samples, np.float64)
-    var = np.var(samples, ddof=1) * len(samples) ** (-2 / 5)  # the kernel's variance
-    sq = (np.asarray(points, np.float64)[:, None] - samples[None, :]) ** 2
-    return np.exp(-0.5 * sq / var).mean(axis=1) / np.sqrt(2 * np.pi * var)
-
-
 def weight_density_figure(samples: np.ndarray, *, layer: str, max_curves: int = 64) -> Figure:
     """Posterior density (Gaussian KDE) of each weight of one layer, as in the paper's fig. 3.
 
@@ -112,6 +102,9 @@ def weight_density_figure(samples: np.ndarray, *, layer: str, max_curves: int = 
         layer: the layer's name, for the title.
         max_curves: plot at most this many weights (those with the largest |posterior mean|).
     """
+    # Imported on first use: SciPy's statistics are slow to import.
+    from scipy.stats import gaussian_kde
+
     flat = samples.reshape(samples.shape[0], -1)
     order = np.argsort(-np.abs(flat.mean(axis=0)))[:max_curves]
     lo, hi = np.percentile(flat[:, order], [0.5, 99.5])
@@ -122,7 +115,7 @@ def weight_density_figure(samples: np.ndarray, *, layer: str, max_curves: int = 
     for j in order:
         w = flat[:, j]
         if np.ptp(w) > 0:
-            ax.plot(grid, gaussian_kde(w, grid), lw=1, alpha=0.8)
+            ax.plot(grid, gaussian_kde(w)(grid), lw=1, alpha=0.8)
         else:
             ax.axvline(w[0], lw=1, alpha=0.8)
     shown = f"{len(order)} of {flat.shape[1]}" if len(order) < flat.shape[1] else flat.shape[1]

@@ -16,7 +16,6 @@ import argparse
 import dataclasses
 import enum
 import inspect
-import os
 import re
 import sys
 import types
@@ -33,6 +32,7 @@ from bnnrun.config.registry import SCHEMAS, schema_name
 from bnnrun.config.runtime import RuntimeConfig
 from bnnrun.config.schema import Config
 from bnnrun.errors import ExitCode
+from bnnrun.rundir import atomic_path
 
 #: Where the reference lives in a source checkout.
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "config.md"
@@ -524,9 +524,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return ExitCode.FAILED
         return ExitCode.OK
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_name(f".{args.output.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, args.output)  # atomic: a reader never sees half a file
+    with atomic_path(args.output) as tmp:  # a reader never sees half a file
+        tmp.write_text(text)
     print(f"wrote {_shown(args.output)}")
     return ExitCode.OK
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from bnnrun import rundir
 from bnnrun.analysis import (
@@ -26,7 +27,7 @@ from bnnrun.pipeline.posterior import FittedRun, LocScale
 def write_fit(run_dir: Path, fit: FitResult) -> None:
     """``elbo.csv`` and ``elbo.png``: the ELBO at every step."""
     steps = np.arange(1, len(fit.elbo) + 1)
-    rundir.write_columns(run_dir / "elbo.csv", {"step": steps, "elbo": fit.elbo})
+    rundir.write_csv(run_dir / "elbo.csv", pd.DataFrame({"step": steps, "elbo": fit.elbo}))
     rundir.save_figure(run_dir / "elbo.png", figures.elbo_figure(fit.elbo))
 
 
