@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
-.PHONY: help install run sweep test test-all lint format docs bench bench-nuts bench-cnn bench-quality bench-sweep bench-fixed bench-gpu clean
+.PHONY: help install run sweep test test-all lint format docs bench bench-nuts bench-cnn bench-quality bench-sweep bench-uci bench-fixed bench-batched bench-gpu clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -67,8 +67,14 @@ bench-quality: $(STAMP) ## Image quality: paper CNN on Fashion-MNIST, CNN on dig
 bench-sweep: $(STAMP) ## Wall time of the paper's grid (experiment=paper_synthetic seed=0), by stage
 	$(BIN)/python bench/sweep_speed.py $(ARGS)
 
+bench-uci: $(STAMP) ## UCI network's SVI step vs a deterministic one, and a 20-split UCI sweep's wall time
+	$(BIN)/python bench/uci_speed.py $(ARGS)
+
 bench-fixed: $(STAMP) ## Fixed cost of a run (1 SVI step) and the default run, by stage (ARGS="--baseline-tree DIR")
 	$(BIN)/python bench/fixed_cost.py $(ARGS)
+
+bench-batched: $(STAMP) ## Many fits as one program against one at a time (ARGS="--grid small --sweeps")
+	$(BIN)/python bench/batched_speed.py $(ARGS)
 
 bench-gpu: $(STAMP) ## Every GPU check in one go (install with EXTRAS=dev,cuda first; minutes)
 	PYTHON=$(BIN)/python bash bench/gpu_check.sh outputs/bench/gpu $(ARGS)

@@ -4,12 +4,15 @@
 #      that the same config and seed give the same numbers there too;
 #   2. bench/svi_speed.py: SVI step time against a deterministic network of the same shape;
 #   3. bench/cnn_speed.py: the paper's CNN, SVI vs deterministic step, loop and predictive strategies;
-#   4. bench/quality.py --only fashion_mnist: the paper's CNN on Fashion-MNIST (needs its files).
+#   4. bench/quality.py --only fashion_mnist: the paper's CNN on Fashion-MNIST (needs its files);
+#   5. bench/batched_speed.py: the paper's grid over 10 seeds fitted as one program per
+#      configuration, against one fit at a time; and small sweeps end to end, both ways.
 # Before them, smoke-sized runs of every code path (CNN epochs, NUTS, non-centred scales, a
 # transfer sweep) check that each compiles and runs on the GPU.
 #
 #     bash bench/gpu_check.sh RESULTS_DIR        # needs bnnrun importable and a GPU JAX
 #     bash bench/gpu_check.sh RESULTS_DIR smoke  # the smoke runs only
+#     bash bench/gpu_check.sh RESULTS_DIR batched  # step 5 only
 #
 # Each step has its own time limit, so one slow step cannot hide the others' results.
 set -u
@@ -32,6 +35,11 @@ step() {  # step SECONDS NAME COMMAND...
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 
 gpu=(runtime.platform=gpu runtime.progress=false)
+batched() {
+    step 420 "batched_speed" "$py" bench/batched_speed.py --platform gpu --steps 10000 \
+        --seeds 10 --grid "${BATCHED_GRID:-paper}" --sweeps --sweep-grid small --out "$out/batched_speed-gpu.json"
+}
+if [ "${2:-}" = batched ]; then batched; exit 0; fi
 step 120 "smoke: CNN by epochs" "$py" -m bnnrun debug=smoke_images dataset=digits \
     architecture=cnn "${gpu[@]}" "hydra.run.dir=$runs/cnn"
 step 120 "smoke: NUTS, non-centred" "$py" -m bnnrun debug=smoke_nuts hyperprior=half_normal \
@@ -59,3 +67,4 @@ step 100 "svi_speed" "$py" bench/svi_speed.py --platform gpu --steps 5000 --repe
 step 150 "cnn_speed" "$py" bench/cnn_speed.py --quick --out "$out/cnn_speed-gpu.json"
 step 200 "quality fashion_mnist" "$py" bench/quality.py --only fashion_mnist \
     --out "$out/quality-gpu.json"
+batched

@@ -4,6 +4,7 @@ prior and hyperprior, and its minibatch likelihood is scaled to the full data.""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -76,7 +77,9 @@ def test_paper_cnn_has_the_papers_shapes() -> None:
     }
     assert num_params(net) == 832 + 25_632 + 32_832 + 650
     same = build_network(
-        make_config("architecture=cnn").architecture, input_shape=(8, 8, 1), num_classes=10
+        make_config("dataset=digits", "architecture=cnn").architecture,
+        input_shape=(8, 8, 1),
+        num_classes=10,
     )
     assert same.feature_shape() == (2, 2, 32)
 
@@ -89,7 +92,7 @@ def test_paper_cnn_has_the_papers_shapes() -> None:
     ],
 )
 def test_impossible_cnn_is_refused(overrides, input_shape, message) -> None:
-    cfg = make_config("architecture=cnn", *overrides)
+    cfg = make_config("dataset=digits", "architecture=cnn", *overrides)
     with pytest.raises(ConfigError, match=message):
         build_network(cfg.architecture, input_shape=input_shape, num_classes=10)
 
@@ -106,7 +109,12 @@ def test_impossible_cnn_is_refused(overrides, input_shape, message) -> None:
     ],
 )
 def test_impossible_image_settings_are_refused(override: str, message: str) -> None:
-    group = ["dataset=mnist"] if override.startswith("dataset") else ["architecture=cnn"]
+    # The inference checks hold for any network: on moons, whose defaults set no epochs.
+    group = {
+        "dataset": ["dataset=mnist"],
+        "architecture": ["dataset=digits", "architecture=cnn"],
+        "inference": [],
+    }[override.split(".")[0]]
     with pytest.raises(ConfigError, match=re.escape(message)):
         make_config(*group, override)
 
@@ -115,6 +123,45 @@ def test_ood_needs_images_of_the_training_shape() -> None:
     with pytest.raises(InvalidCombination, match="ood=mnist has"):
         make_config("dataset=digits", "ood=mnist")
     assert make_config("dataset=fashion_mnist", "ood=mnist").ood.name == "mnist"
+
+
+#: Data sets whose inputs are not images, with what each needs to compose (a table's file is not
+#: read: the combination is refused before it would be).
+NOT_IMAGES = {
+    "moons": [],
+    "toy_regression": [],
+    "diabetes": [],
+    "table": ["dataset.path=/nonexistent/data.csv", "dataset.target=y"],
+    "uci": ["dataset.path=/nonexistent/uci"],
+}
+
+
+@pytest.mark.parametrize("dataset", NOT_IMAGES)
+def test_cnn_on_inputs_that_are_not_images_is_refused_by_the_config(dataset: str) -> None:
+    with pytest.raises(InvalidCombination) as info:
+        make_config(f"dataset={dataset}", "architecture=cnn", *NOT_IMAGES[dataset])
+    assert str(info.value) == (
+        f"architecture=cnn needs images, but dataset={dataset} has inputs that are not images: "
+        "use architecture=mlp, or an image dataset (digits, mnist, fashion_mnist)"
+    )
+    assert make_config(f"dataset={dataset}", *NOT_IMAGES[dataset]).architecture.name == "mlp"
+
+
+@pytest.mark.parametrize("dataset", ["toy_regression", "table"])
+def test_cnn_on_inputs_that_are_not_images_is_refused_before_the_run(
+    run_cli, tmp_path: Path, dataset: str
+) -> None:
+    out = tmp_path / "run"
+    proc = run_cli(
+        f"dataset={dataset}", "architecture=cnn", *NOT_IMAGES[dataset], f"hydra.run.dir={out}"
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"bnnrun: error: architecture=cnn needs images, but dataset={dataset} has inputs that "
+        "are not images: use architecture=mlp, or an image dataset (digits, mnist, fashion_mnist)"
+    ]
+    assert not out.exists()
+    assert not (tmp_path / "outputs").exists()
 
 
 PRIORS = ["normal", "laplace", "cauchy", "student_t", "flat"]

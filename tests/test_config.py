@@ -6,7 +6,7 @@ import pytest
 from conftest import make_config
 
 from bnnrun.config import Config, HyperpriorKind, PriorFamily
-from bnnrun.config.compose import CONF_DIR
+from bnnrun.config.compose import CONF_DIR, compose_config
 from bnnrun.errors import ConfigError, InvalidCombination
 
 GROUPS = [
@@ -38,6 +38,8 @@ REQUIRED = {
 #: Regression data sets, and options that need one.
 REGRESSION = {"uci", "toy_regression", "diabetes"}
 NEEDS_REGRESSION = {("likelihood", k) for k in ("gaussian", "student_t", "heteroscedastic")}
+#: Options that need images (the default data set, moons, has none).
+NEEDS_IMAGES = {("architecture", "cnn")}
 
 
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
@@ -47,6 +49,10 @@ def test_option_composes(group: str, option: str) -> None:
         with pytest.raises(InvalidCombination, match="does not fit dataset=moons"):
             make_config(*overrides)
         overrides.append("dataset=toy_regression")
+    if (group, option) in NEEDS_IMAGES:
+        with pytest.raises(InvalidCombination, match="needs images, but dataset=moons"):
+            make_config(*overrides)
+        overrides.append("dataset=digits")
     cfg = make_config(*overrides)
     assert isinstance(cfg, Config)
     if group == "prior":
@@ -107,6 +113,26 @@ def test_flat_prior_with_learned_scale_is_refused(hyperprior: str) -> None:
 def test_appended_unknown_key_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"unknown key 'prior\.bogus'"):
         make_config("+prior.bogus=1")
+
+
+def test_every_experiment_inference_file_names_an_experiment_and_a_method() -> None:
+    experiments = [p.stem for p in (CONF_DIR / "experiment").glob("*.yaml")]
+    methods = [p.stem for p in (CONF_DIR / "inference").glob("*.yaml")]
+    files = sorted((CONF_DIR / "experiment_inference").glob("*.yaml"))
+    assert files
+    for path in files:
+        pairs = [(e, m) for e in experiments for m in methods if path.stem == f"{e}_{m}"]
+        # The defaults entry is optional, so a misnamed file would be skipped without a word.
+        assert len(pairs) == 1, f"{path.name} names no <experiment>_<method> pair: {pairs}"
+        experiment, method = pairs[0]
+        overrides = [f"experiment={experiment}", f"inference={method}", "hydra.sweep.dir=sweep"]
+        if experiment == "uci":
+            overrides.append("dataset.path=/nonexistent")  # required; not read to compose
+        composed = compose_config(overrides, conf_dir=CONF_DIR)
+        assert composed.hydra.runtime.choices["experiment_inference"] == path.stem
+        # Every experiment composes with every method, whichever has a file.
+        for other in methods:
+            make_config(*overrides[:1], f"inference={other}", *overrides[2:])
 
 
 def _experiment_priors() -> list[tuple[str, str, str]]:

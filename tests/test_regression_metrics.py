@@ -6,16 +6,22 @@ scipy.optimize.brentq, or by hand; never from the code under test.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from scipy import integrate, optimize, special, stats
 
 from bnnrun.analysis.regression import (
+    CRPS_RTOL,
+    EXACT_PAIR_DRAWS,
+    EXACT_PAIR_DRAWS_T,
     LEVELS,
     central_interval,
     crps_gaussian_mixture,
     crps_mixture,
     interval_coverage,
+    mean_pair_distance,
     mixture_cdf,
     mixture_logpdf,
     mixture_quantile,
@@ -227,6 +233,100 @@ def test_student_t_mixture_against_numerical_integration(two_components) -> None
 def test_student_t_crps_needs_a_finite_mean() -> None:
     with pytest.raises(ValueError, match="df > 1"):
         crps_mixture(np.zeros((1, 2)), np.ones((1, 2)), np.zeros(2), df=1.0)
+
+
+# ------------------------------------------- many draws: the discretised pair term's tolerance
+
+
+def _student_t_crps(y: np.ndarray, m: float, s: float, nu: float) -> np.ndarray:
+    """CRPS of one t_nu(m, s) at y, in closed form (Jordan, Krueger & Lerch 2019)."""
+    z = (y - m) / s
+    return s * (
+        z * (2 * stats.t.cdf(z, nu) - 1)
+        + 2 * stats.t.pdf(z, nu) * (nu + z**2) / (nu - 1)
+        - 2
+        * np.sqrt(nu)
+        * special.beta(0.5, nu - 0.5)
+        / ((nu - 1) * special.beta(0.5, nu / 2) ** 2)
+    )
+
+
+@pytest.mark.parametrize("df", [None, 2.5, 4.0])
+def test_many_identical_draws_give_the_single_distributions_closed_form(df) -> None:
+    # 500 identical draws are one distribution, whose CRPS has a closed form; 500 draws take
+    # the discretised pair term. Identical, fully overlapping draws are its hardest case.
+    num_draws = 500
+    assert num_draws > max(EXACT_PAIR_DRAWS, EXACT_PAIR_DRAWS_T)
+    m, s = np.array([0.0, 1.0, -2.0, 30.0]), np.array([1.0, 0.5, 2.0, 0.01])
+    y = np.array([0.3, 2.5, -2.0, 30.02])
+    mu, sigma = np.tile(m, (num_draws, 1)), np.tile(s, (num_draws, 1))
+    if df is None:
+        z = (y - m) / s
+        closed = s * (z * (2 * stats.norm.cdf(z) - 1) + 2 * stats.norm.pdf(z) - 1 / np.sqrt(np.pi))
+    else:
+        closed = np.array([_student_t_crps(y[n], m[n], s[n], df) for n in range(4)])
+    np.testing.assert_allclose(crps_mixture(mu, sigma, y, df=df), closed, rtol=CRPS_RTOL)
+
+
+@pytest.mark.parametrize("df", [None, 4.0])
+@pytest.mark.parametrize("regime", ["overlapping", "separated", "bimodal"])
+def test_many_draw_crps_is_within_its_tolerance_of_numerical_integration(df, regime) -> None:
+    rng = np.random.default_rng(7)
+    num_draws = EXACT_PAIR_DRAWS + 16
+    if regime == "overlapping":  # noise dominates, as in most regression
+        mu, sigma = 0.3 * rng.normal(size=(num_draws, 2)), rng.uniform(0.5, 1, (num_draws, 2))
+    elif regime == "separated":  # narrow draws far apart: the posterior dominates
+        mu, sigma = 5 * rng.normal(size=(num_draws, 2)), rng.uniform(0.01, 0.1, (num_draws, 2))
+    else:
+        mu = np.where(rng.uniform(size=(num_draws, 2)) < 0.5, -2.0, 2.0)
+        sigma = np.full((num_draws, 2), 0.4)
+    y = np.array([0.4, -2.5])
+    expected = [_crps_by_pieces(y[n], mu[:, n], sigma[:, n], df) for n in range(2)]
+    np.testing.assert_allclose(crps_mixture(mu, sigma, y, df=df), expected, rtol=CRPS_RTOL)
+
+
+def _crps_by_pieces(y: float, mu: np.ndarray, sigma: np.ndarray, df: float | None) -> float:
+    """``int (F(z) - 1{z >= y})^2 dz`` by scipy.integrate.quad between consecutive component
+    locations (a mixture of narrow, separated draws is a staircase that one adaptive
+    quadrature over the whole line misses), out to 200 units beyond them (where F(1 - F) of
+    a Student-t with df = 4 and scale <= 1 is below 1e-8; of a Gaussian, 0)."""
+    knots = np.unique(np.concatenate([mu, [y, mu.min() - 200, mu.max() + 200]]))
+    total = 0.0
+    for a, b in itertools.pairwise(knots):
+        if b <= y:
+            total += integrate.quad(lambda z: _mixture_cdf(z, mu, sigma, df) ** 2, a, b)[0]
+        else:
+            total += integrate.quad(lambda z: (1 - _mixture_cdf(z, mu, sigma, df)) ** 2, a, b)[0]
+    return total
+
+
+def test_discretised_pair_distance_matches_the_exact_pair_sum() -> None:
+    # E|X - X'| of a Gaussian mixture: (1/S^2) sum_{s,t} E|N(mu_s - mu_t, sigma_s^2 +
+    # sigma_t^2)|, here with scipy's folded normal mean, pair by pair.
+    rng = np.random.default_rng(2)
+    mu, sigma = rng.normal(size=(60, 3)), rng.uniform(0.2, 1.5, size=(60, 3))
+    diff = mu[:, None, :] - mu[None, :, :]
+    scale = np.sqrt(sigma[:, None, :] ** 2 + sigma[None, :, :] ** 2)
+    expected = stats.foldnorm.mean(np.abs(diff) / scale, scale=scale).mean(axis=(0, 1))
+    np.testing.assert_allclose(mean_pair_distance(mu, sigma), expected, rtol=CRPS_RTOL)
+
+
+def test_many_draw_student_t_with_mixed_df_matches_numerical_integration() -> None:
+    rng = np.random.default_rng(4)
+    num_draws = EXACT_PAIR_DRAWS_T + 40
+    mu, sigma = rng.normal(size=(num_draws, 2)), rng.uniform(0.3, 1.0, size=(num_draws, 2))
+    df = np.where(np.arange(num_draws) % 2 == 0, 3.0, 8.0)[:, None]
+    y = np.array([0.1, 2.0])
+
+    def cdf(z: float, n: int) -> float:
+        return float(np.mean(stats.t.cdf(z, df[:, 0], mu[:, n], sigma[:, n])))
+
+    expected = [
+        integrate.quad(lambda z, n=n: cdf(z, n) ** 2, -np.inf, y[n])[0]
+        + integrate.quad(lambda z, n=n: (1 - cdf(z, n)) ** 2, y[n], np.inf)[0]
+        for n in range(2)
+    ]
+    np.testing.assert_allclose(crps_mixture(mu, sigma, y, df=df), expected, rtol=CRPS_RTOL)
 
 
 # ------------------------------------------------- coverage on data drawn from the predictive

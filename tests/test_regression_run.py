@@ -144,6 +144,45 @@ def test_a_uci_sweep_summarises_over_splits(run_cli, tmp_path: Path) -> None:
     assert "RMSE" in (sweep / "report.html").read_text()
 
 
+def test_experiment_uci_composes_with_either_inference_method(tmp_path: Path) -> None:
+    import bnnrun
+
+    data = str(_uci_dir(tmp_path, splits=1))
+    nuts = bnnrun.compose(["experiment=uci", "inference=nuts", f"dataset.path={data}"])
+    # NUTS's own defaults (conf/inference/nuts.yaml), the protocol's network and likelihood.
+    assert nuts.inference.method == "nuts"
+    assert (nuts.inference.num_warmup, nuts.inference.num_samples) == (1000, 1000)
+    assert nuts.architecture.hidden == [50] and nuts.architecture.activation.value == "relu"
+    assert nuts.likelihood.kind.value == "gaussian" and nuts.dataset.name == "uci"
+    svi = bnnrun.compose(["experiment=uci", f"dataset.path={data}"])
+    assert svi.inference.method == "svi"
+    assert (svi.inference.num_steps, svi.inference.num_predictive_samples) == (20000, 500)
+    # The command line still wins over the experiment's per-method settings.
+    steps = bnnrun.compose(["experiment=uci", f"dataset.path={data}", "inference.num_steps=7"])
+    assert steps.inference.num_steps == 7
+
+
+@pytest.mark.slow  # ~30 s on 2 shared cores, most of it compiling NUTS
+def test_experiment_uci_runs_with_nuts(run_cli, tmp_path: Path) -> None:
+    data = _uci_dir(tmp_path, splits=1)
+    out = tmp_path / "run"
+    done = run_cli(
+        "experiment=uci",
+        "inference=nuts",
+        f"dataset.path={data}",
+        "inference.num_warmup=30",
+        "inference.num_samples=20",
+        "inference.num_chains=1",
+        "inference.max_tree_depth=4",
+        f"hydra.run.dir={out}",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and np.isfinite(metrics["rmse"])
+    assert metrics["config"]["inference"]["method"] == "nuts"
+    assert metrics["config"]["architecture"]["hidden"] == [50]
+
+
 def test_a_likelihood_that_does_not_fit_is_one_line_and_exit_2(run_cli, tmp_path: Path) -> None:
     done = run_cli("likelihood=gaussian", f"hydra.run.dir={tmp_path / 'run'}")
     assert done.returncode == 2

@@ -61,11 +61,15 @@ def test_sweep_writes_tables_plots_and_report(sweep) -> None:
         by_config
     )
     for name in ["heatmap_dataset=moons", "heatmap_dataset=circles",
-                 "std_maps_dataset=moons,seed=0", "std_maps_dataset=circles,seed=0"]:  # fmt: skip
+                 "std_maps_dataset=moons,seed=0", "std_maps_dataset=circles,seed=0",
+                 "strip_accuracy_dataset=moons", "strip_nll_dataset=circles"]:  # fmt: skip
         assert (root / "plots" / f"{name}.png").is_file(), name
     page = (root / "report.html").read_text()
     assert "On moons, the best configuration by test accuracy" in page
     assert "On circles, the best configuration by test NLL" in page
+    assert "with a single seed there is no spread over seeds to compare it with" in page
+    pairs = pd.read_csv(root / "comparisons.csv")  # 3 configurations per data set, one seed
+    assert len(pairs) == 2 * 3 * 2 and pairs["n"].eq(1).all() and pairs["p_value"].isna().all()
     assert all(f'href="{d}/"' in page.replace("%3D", "=").replace("%2C", ",")
                for d in runs["run_dir"])  # fmt: skip
 
@@ -103,7 +107,8 @@ def test_a_key_the_chosen_option_lacks_is_an_impossible_combination(
 
 def test_report_command_rebuilds_the_same_summary(sweep) -> None:
     root, _ = sweep
-    before = {n: (root / n).read_bytes() for n in ["summary.csv", "summary_by_config.csv"]}
+    names = ["summary.csv", "summary_by_config.csv", "comparisons.csv"]
+    before = {n: (root / n).read_bytes() for n in names}
     for name in [*before, "report.html"]:
         (root / name).unlink()
     script = Path(sys.executable).with_name("bnnrun-report")

@@ -7,7 +7,6 @@ Files are written by the tests. Expected values come from pandas, scikit-learn
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 from pathlib import Path
@@ -34,8 +33,6 @@ from bnnrun.data.regression import TOY_CLUSTERS, toy_function
 from bnnrun.data.table import auto_task, feature_kind, load_table
 from bnnrun.data.uci import count_splits, load_uci
 from bnnrun.errors import ConfigError, DataError, InvalidCombination
-
-HAS_PARQUET = any(importlib.util.find_spec(e) for e in ("pyarrow", "fastparquet"))
 
 
 def moons_frame(n: int = 200, seed: int = 0) -> pd.DataFrame:
@@ -281,9 +278,9 @@ def test_dropped_rows_leave_the_index_splits(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- Parquet
+# pyarrow comes with the dev extra (pip install -e '.[dev]'), so these run wherever the tests do.
 
 
-@pytest.mark.skipif(not HAS_PARQUET, reason="no Parquet engine (pyarrow or fastparquet) installed")
 def test_parquet_is_read_like_csv(tmp_path: Path) -> None:
     frame = moons_frame(100)
     frame.to_parquet(tmp_path / "m.parquet")
@@ -293,7 +290,6 @@ def test_parquet_is_read_like_csv(tmp_path: Path) -> None:
     assert from_parquet.class_names == from_csv.class_names
 
 
-@pytest.mark.skipif(not HAS_PARQUET, reason="no Parquet engine (pyarrow or fastparquet) installed")
 def test_parquet_keeps_types_categories_and_dates(tmp_path: Path) -> None:
     frame = moons_frame(100)
     frame["colour"] = frame.colour.astype("category")

@@ -43,6 +43,7 @@ def run_job(
     sweep, a job's earlier record of a failure is replaced (a finished run is never touched).
     """
     from bnnrun import rundir
+    from bnnrun.pipeline.batch import claim
     from bnnrun.pipeline.execute import execute
     from bnnrun.runtime import configure_jax
 
@@ -60,7 +61,7 @@ def run_job(
         )
         if multirun and rundir.discard_unfinished(run_dir):
             log.info("re-running: %s recorded no finished run", run_dir / rundir.METRICS)
-        record = execute(run_cfg, run_dir)
+        record = execute(run_cfg, run_dir, prefitted=claim(run_dir) if multirun else None)
     except InvalidCombination as exc:
         if full_errors() and not multirun:
             raise

@@ -123,6 +123,10 @@ class SVIConfig:
             starts the guide's means; needs ``num_epochs``.
         loop: How an epoch fit drives its steps: ``scan`` (compiled chunks), ``step`` (one
             jitted step per minibatch), ``auto`` (``step`` for a CNN on CPU, else ``scan``).
+        restarts: Fit this many initialisations (the run's seed, then seeds derived from it)
+            as one program and keep the one with the best final ELBO; every restart's ELBO
+            and headline metric go to ``metrics.json``. 1: a single fit. No checkpoints are
+            written for more than one.
     """
 
     method: str = "svi"
@@ -143,8 +147,10 @@ class SVIConfig:
     num_epochs: int | None = None
     warm_start_epochs: int = 0
     loop: LoopStrategy = LoopStrategy.auto
+    restarts: int = 1
 
     def __post_init__(self) -> None:
+        require(self.restarts >= 1, "inference.restarts", "an integer >= 1", self.restarts)
         if self.rank is not None:
             require(self.rank >= 1, "inference.rank", "an integer >= 1 or null", self.rank)
         require(self.beta > 0, "inference.beta", "> 0", self.beta)

@@ -475,6 +475,18 @@ def render(conf_dir: Path = CONF_DIR) -> str:
         "prior; the keys are the prior's.",
         first="file",
     )
+    lines += [
+        "### Settings of an experiment for one inference method (`conf/experiment_inference/`)",
+        "",
+    ]
+    lines += settings_files(
+        conf_dir,
+        "experiment_inference",
+        "Applied as `experiment_inference/EXPERIMENT_METHOD.yaml` when that experiment runs with "
+        "that inference method (`svi`, `nuts`); the keys are the method's, so the experiment "
+        "composes with the other method too.",
+        first="file",
+    )
     lines += ["## debug", ""]
     lines += settings_files(
         conf_dir,

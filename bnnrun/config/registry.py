@@ -148,6 +148,12 @@ def check_choices(cfg: Config) -> None:
             "learn: use hyperprior=fixed with the flat prior, or a prior with a scale "
             "(normal, laplace, cauchy, student_t)"
         )
+    if cfg.architecture.name == "cnn" and cfg.dataset.name not in IMAGE_SHAPES:
+        raise InvalidCombination(
+            f"architecture=cnn needs images, but dataset={cfg.dataset.name} has inputs that are "
+            f"not images: use architecture=mlp, or an image dataset "
+            f"({', '.join(IMAGE_SHAPES)})"
+        )
     task = configured_task(cfg.dataset)
     if task is not None:  # else the data decide, once read (a table with task=auto)
         check_likelihood(cfg.likelihood.kind, task=task, dataset=cfg.dataset.name)

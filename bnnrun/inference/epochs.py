@@ -10,12 +10,15 @@ With ``inference.num_epochs`` set, the fit walks the training set in shuffled mi
 from __future__ import annotations
 
 import logging
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import jax
 
 from bnnrun.config import Config, GuideName, SVIConfig
 from bnnrun.data import Dataset
+from bnnrun.errors import ModelError
+from bnnrun.inference.batched import fit_svi_epochs_members
 from bnnrun.inference.checkpoint import Checkpoint
 from bnnrun.inference.guides import build_guide, locs_from_point
 from bnnrun.inference.optimizer import build_optimizer
@@ -66,6 +69,24 @@ class EpochFit(NamedTuple):
     warm_start: FitResult | None
 
 
+def _loop(cfg: Config, model: BNN) -> str:
+    return resolve_loop(
+        cfg.inference.loop.value,
+        has_convolutions=isinstance(model.net, CNN),
+        backend=jax.default_backend(),
+    )
+
+
+def _common(cfg: Config, loop: str) -> dict[str, Any]:
+    inf = cfg.inference
+    return {
+        "batch_size": inf.batch_size,
+        "loop": loop,
+        "chunk_size": inf.chunk_size,
+        "progress": cfg.runtime.progress,
+    }
+
+
 def fit_epochs(
     cfg: Config,
     data: Dataset,
@@ -83,15 +104,8 @@ def fit_epochs(
     holds the guide's parameters, which is all the warm start would have provided.
     """
     inf = cfg.inference
-    loop = resolve_loop(
-        inf.loop.value, has_convolutions=isinstance(model.net, CNN), backend=jax.default_backend()
-    )
-    common = {
-        "batch_size": inf.batch_size,
-        "loop": loop,
-        "chunk_size": inf.chunk_size,
-        "progress": cfg.runtime.progress,
-    }
+    loop = _loop(cfg, model)
+    common = _common(cfg, loop)
     key_warm, key_svi = jax.random.split(key)
     warm: FitResult | None = None
     init_params = None
@@ -125,3 +139,68 @@ def fit_epochs(
         **common,
     )
     return EpochFit(fit=fit, warm_start=warm)
+
+
+def fit_epochs_members(
+    cfg: Config,
+    data: Dataset,
+    *,
+    model: BNN,
+    hps: Sequence[HyperParams],
+    program: SVIProgram,
+    keys: Sequence[jax.Array],
+) -> list[EpochFit | ModelError]:
+    """:func:`fit_epochs` for each ``(hp, key)`` pair, the warm starts and the SVI fits each as
+    one program (:mod:`bnnrun.inference.batched`). A member whose warm start diverged keeps
+    that as its fit, as a single run would."""
+    inf = cfg.inference
+    loop = _loop(cfg, model)
+    common = _common(cfg, loop)
+    split = [jax.random.split(k) for k in keys]
+    warm: list[FitResult | ModelError | None] = [None] * len(keys)
+    init_params: list[dict[str, jax.Array] | None] = [None] * len(keys)
+    if inf.warm_start_epochs > 0:
+        log.info(
+            "warm start: %d epochs of MAP (%s loop), %d fits",
+            inf.warm_start_epochs,
+            loop,
+            len(keys),
+        )
+        warm = list(
+            fit_svi_epochs_members(
+                warm_start_program(cfg, model),
+                data.x_train,
+                data.y_train,
+                hps,
+                keys=[k[0] for k in split],
+                num_epochs=inf.warm_start_epochs,
+                **common,
+            )
+        )
+        batch = min(inf.batch_size or len(data.y_train), len(data.y_train))
+        for i, w in enumerate(warm):
+            if isinstance(w, FitResult) and w.status == "ok":
+                args = (data.x_train[:batch], data.y_train[:batch], hps[i])
+                init_params[i] = locs_from_point(model, args, w.params)
+    log.info("SVI: %d epochs (%s loop), %d fits", inf.num_epochs, loop, len(keys))
+    fits = fit_svi_epochs_members(
+        program,
+        data.x_train,
+        data.y_train,
+        hps,
+        keys=[k[1] for k in split],
+        num_epochs=inf.num_epochs,
+        init_params=init_params,
+        **common,
+    )
+    out: list[EpochFit | ModelError] = []
+    for w, fit in zip(warm, fits, strict=True):
+        if isinstance(w, ModelError):
+            out.append(w)
+        elif w is not None and w.status != "ok":
+            out.append(EpochFit(fit=w, warm_start=w))
+        elif isinstance(fit, ModelError):
+            out.append(fit)
+        else:
+            out.append(EpochFit(fit=fit, warm_start=w))
+    return out

@@ -112,9 +112,12 @@ class SVIProgram:
         )
         self._hp_at_step = hp_at_step
         self._scan = jax.jit(self._scan_chunk, static_argnames="length", donate_argnums=0)
+        # Many fits as one program: the state, the numbers and the minibatches of each member
+        # along a leading axis, the data shared (:mod:`bnnrun.inference.batched`).
+        self._scan_vmapped = jax.jit(self._scan_members, static_argnames="length", donate_argnums=0)
         self._init = jax.jit(self._init_state)
         self._compiled: dict[Hashable, Any] = {}
-        self._batch_runners: dict[str, Any] = {}
+        self._batch_runners: dict[tuple[str, bool], Any] = {}
 
     def _scan_chunk(
         self, state: SVIState, x: jax.Array, y: jax.Array, hp: Any, *, length: int
@@ -123,6 +126,12 @@ class SVIProgram:
             return self.svi.update(s, x, y, self._hp_now(s, hp))
 
         return jax.lax.scan(step, state, None, length=length)
+
+    def _scan_members(
+        self, states: SVIState, x: jax.Array, y: jax.Array, hps: Any, *, length: int
+    ) -> tuple[SVIState, jax.Array]:
+        chunk = functools.partial(self._scan_chunk, length=length)
+        return jax.vmap(chunk, in_axes=(0, None, None, 0))(states, x, y, hps)
 
     def init(
         self,
@@ -223,19 +232,31 @@ class SVIProgram:
         return jax.lax.scan(step, state, idx)
 
     def compiled_batches(
-        self, state: SVIState, x: jax.Array, y: jax.Array, idx: np.ndarray, hp: Any, *, loop: str
+        self,
+        state: SVIState,
+        x: jax.Array,
+        y: jax.Array,
+        idx: np.ndarray,
+        hp: Any,
+        *,
+        loop: str,
+        members: bool = False,
     ) -> tuple[Callable[..., tuple[SVIState, jax.Array]], float]:
         """The compiled minibatch runner and the seconds spent compiling it now (0.0 if cached).
 
         With ``loop="step"`` it runs one step on the minibatch ``x[idx], y[idx]`` (``idx`` of
         shape ``[B]``); with ``loop="scan"`` one step per row of ``idx`` (``[L, B]``), returning
-        the ``[L]`` losses.
+        the ``[L]`` losses. With ``members``, ``state``, ``idx`` and ``hp`` carry a leading axis
+        of fits, each its own minibatches, and so do the losses.
         """
-        if loop not in self._batch_runners:
+        if (loop, members) not in self._batch_runners:
             fn = self._update_batch if loop == "step" else self._scan_batches
-            self._batch_runners[loop] = jax.jit(fn, donate_argnums=0)
+            if members:
+                fn = jax.vmap(fn, in_axes=(0, None, None, 0, 0))
+            self._batch_runners[loop, members] = jax.jit(fn, donate_argnums=0)
         sig = (
             loop,
+            members,
             *(
                 jax.ShapeDtypeStruct(np.shape(a), a.dtype)
                 for a in jax.tree.leaves((state, x, y, idx, hp))
@@ -244,23 +265,33 @@ class SVIProgram:
         if sig in self._compiled:
             return self._compiled[sig], 0.0
         t0 = time.perf_counter()
-        compiled = self._batch_runners[loop].lower(state, x, y, idx, hp).compile()
+        compiled = self._batch_runners[loop, members].lower(state, x, y, idx, hp).compile()
         self._compiled[sig] = compiled
         return compiled, time.perf_counter() - t0
 
     def compiled_chunk(
-        self, state: SVIState, x: jax.Array, y: jax.Array, hp: Any, *, length: int
+        self,
+        state: SVIState,
+        x: jax.Array,
+        y: jax.Array,
+        hp: Any,
+        *,
+        length: int,
+        members: bool = False,
     ) -> tuple[Callable[..., tuple[SVIState, jax.Array]], float]:
         """The compiled runner for ``length`` steps on these argument shapes, and the seconds
-        spent compiling it now (0.0 if it was compiled before)."""
+        spent compiling it now (0.0 if it was compiled before). With ``members``, ``state`` and
+        ``hp`` carry a leading axis of fits, and the losses are ``[members, length]``."""
         sig = (
             length,
+            members,
             *(jax.ShapeDtypeStruct(a.shape, a.dtype) for a in jax.tree.leaves((state, x, y, hp))),
         )
         if sig in self._compiled:
             return self._compiled[sig], 0.0
         t0 = time.perf_counter()
-        compiled = self._scan.lower(state, x, y, hp, length=length).compile()
+        scan = self._scan_vmapped if members else self._scan
+        compiled = scan.lower(state, x, y, hp, length=length).compile()
         self._compiled[sig] = compiled
         return compiled, time.perf_counter() - t0
 

@@ -24,6 +24,7 @@ from bnnrun.analysis.metrics import classification_metrics
 from bnnrun.analysis.regression import regression_metrics
 from bnnrun.config import Config
 from bnnrun.data import Dataset, load_dataset
+from bnnrun.errors import ModelError
 from bnnrun.inference.checkpoint import (
     CHECKPOINT,
     Checkpoint,
@@ -37,6 +38,7 @@ from bnnrun.inference.objective import ANALYTIC, kl_estimators
 from bnnrun.inference.program import FitResult, fit_svi
 from bnnrun.model.informed import CENTRES
 from bnnrun.model.nets import num_params
+from bnnrun.pipeline.batch import Prefitted, fit_members, restart_keys
 from bnnrun.pipeline.build import Built, guide_for
 from bnnrun.pipeline.outputs import (
     write_fit,
@@ -96,16 +98,19 @@ def _svi_stage(
     built: Built,
     *,
     key: jax.Array,
+    key_pred: jax.Array,
     resume_from: Checkpoint | None,
+    prefitted: Prefitted | None,
     laps: Laps,
 ) -> tuple[dict[str, Any], SVIRun | None]:
-    """Fit by SVI (from a checkpoint if ``resume_from``); write the ELBO trace and the guide's
-    parameters. Returns the record so far and the posterior (None if the fit diverged)."""
+    """Fit by SVI (from a checkpoint if ``resume_from``; or take the fit ``prefitted`` with
+    other runs); write the ELBO trace and the guide's parameters. Returns the record so far
+    and the posterior (None if the fit diverged)."""
     net, model, hp, program = built
     assert program is not None
     inf = cfg.inference
     on_chunk = None
-    if inf.checkpoint_every is not None:
+    if inf.checkpoint_every is not None and prefitted is None:
         on_chunk = Checkpointer(
             run_dir / CHECKPOINT,
             every=inf.checkpoint_every,
@@ -118,7 +123,13 @@ def _svi_stage(
     elif cfg.resume:
         log.info("resume=true, but %s holds no checkpoint: starting at step 0", run_dir)
     warm_start: FitResult | None = None
-    if inf.num_epochs is not None:
+    restarts: list[dict[str, Any]] = []
+    if inf.restarts > 1 and prefitted is None and resume_from is None:
+        prefitted, restarts = _fit_restarts(cfg, data, built, key=key, key_pred=key_pred)
+    if prefitted is not None:
+        log.info("fitted together with %d other fits as one program", prefitted.members - 1)
+        fit, warm_start = prefitted.fit, prefitted.warm_start
+    elif inf.num_epochs is not None:
         fit, warm_start = fit_epochs(
             cfg,
             data,
@@ -160,6 +171,11 @@ def _svi_stage(
     }
     if resume_from is not None:
         record["resumed_from_step"] = resume_from.step
+    if restarts:
+        record["restarts"] = restarts
+        record["restart_chosen"] = next(i for i, r in enumerate(restarts) if r["chosen"])
+    elif prefitted is not None:
+        record["batch_members"] = prefitted.members
     write_fit(run_dir, fit)
     if fit.status != "ok":
         record["diverged_at"] = fit.diverged_at
@@ -173,6 +189,51 @@ def _svi_stage(
         cfg=cfg, data=data, net=net, model=model, hp=hp, program=program, params=fit.params
     )
     return record, fitted
+
+
+def _fit_restarts(
+    cfg: Config, data: Dataset, built: Built, *, key: jax.Array, key_pred: jax.Array
+) -> tuple[Prefitted, list[dict[str, Any]]]:
+    """``inference.restarts`` fits from different initial values as one program; the one
+    with the best final ELBO, and per restart its final ELBO, status and headline metric
+    (accuracy, or RMSE; on the test split, from the run's predictive draws)."""
+    k = cfg.inference.restarts
+    fits = fit_members(cfg, data, built, hps=[built.hp] * k, keys=restart_keys(key, k))
+    started = [f for f in fits if not isinstance(f, ModelError)]
+    if not started:
+        raise fits[0]  # type: ignore[misc]
+    records: list[dict[str, Any]] = []
+    for i, f in enumerate(fits):
+        if isinstance(f, ModelError):
+            records.append({"restart": i, "status": "failed", "error": str(f)})
+            continue
+        rec = {"restart": i, "status": f.fit.status, **_fit_record(f.fit)}
+        if f.fit.status == "ok":
+            run = SVIRun(
+                cfg=cfg, data=data, net=built.net, model=built.model, hp=built.hp,
+                program=built.program, params=f.fit.params,
+            )  # fmt: skip
+            draws = run.draws(key=key_pred, num_samples=cfg.inference.num_predictive_samples)
+            if run.is_regression:
+                pred = run.loc_scale(draws, data.x_test)
+                y = data.y_original(data.y_test)
+                rec["rmse"] = regression_metrics(pred.loc, pred.scale, y, df=pred.df)["rmse"]
+            else:
+                probs = run.probs(draws, data.x_test)
+                rec["accuracy"] = classification_metrics(probs, data.y_test)["accuracy"]
+        records.append(rec)
+    ok = [i for i, r in enumerate(records) if r["status"] == "ok"]
+    best = max(ok, key=lambda i: records[i]["elbo_final"]) if ok else fits.index(started[0])
+    for i, r in enumerate(records):
+        r["chosen"] = i == best
+    log.info(
+        "restarts: final ELBO %s; keeping restart %d",
+        ", ".join(f"{r.get('elbo_final', float('nan')):.4g}" for r in records),
+        best,
+    )
+    chosen = fits[best]
+    assert not isinstance(chosen, ModelError)
+    return Prefitted(fit=chosen.fit, warm_start=chosen.warm_start, members=k), records
 
 
 def _nuts_stage(
@@ -216,10 +277,13 @@ def _nuts_stage(
     return record, fitted
 
 
-def execute(cfg: Config, run_dir: Path) -> dict[str, Any]:
+def execute(cfg: Config, run_dir: Path, *, prefitted: Prefitted | None = None) -> dict[str, Any]:
     """Run the experiment ``cfg`` and write its results into ``run_dir``.
 
     With ``cfg.resume`` and a checkpoint in ``run_dir``, an SVI fit continues from it.
+    ``prefitted``: the run's SVI fit, made together with other runs
+    (:func:`~bnnrun.pipeline.batch.fit_together`); the run then fits nothing itself, and its
+    timings (``fit_seconds``, ``steps_per_second``) are the whole program's.
 
     Returns:
         The contents of ``metrics.json`` (written last, atomically).
@@ -252,7 +316,15 @@ def execute(cfg: Config, run_dir: Path) -> dict[str, Any]:
         num_draws = record["num_samples"]
     else:
         record, fitted = _svi_stage(
-            cfg, run_dir, data, built, key=key_fit, resume_from=resume_from, laps=laps
+            cfg,
+            run_dir,
+            data,
+            built,
+            key=key_fit,
+            key_pred=key_pred,
+            resume_from=resume_from,
+            prefitted=prefitted,
+            laps=laps,
         )
         num_draws = inf.num_predictive_samples
     if fitted is not None:

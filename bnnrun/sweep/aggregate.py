@@ -1,8 +1,10 @@
 """Everything a sweep writes at its root, from its job directories on disk.
 
-``summary.csv`` (one row per run), ``summary_by_config.csv`` (grouped over seeds), figures in
-``plots/`` and ``report.html``. The files are derived from the runs, so rebuilding them
-(``bnnrun-report DIR``) replaces them; the runs' own files are only read.
+``summary.csv`` (one row per run), ``summary_by_config.csv`` (grouped over replicates: seeds,
+data seeds or fixed splits), ``comparisons.csv`` (every pair of configurations on a data set,
+paired by replicate), figures in ``plots/`` and ``report.html``. The files are derived from the
+runs, so rebuilding them (``bnnrun-report DIR``) replaces them; the runs' own files are only
+read.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 
 SUMMARY = "summary.csv"
 BY_CONFIG = "summary_by_config.csv"
+COMPARISONS = "comparisons.csv"
 REPORT = "report.html"
 PLOTS = "plots"
 #: Heat maps and map tiles put these on their rows and columns.
@@ -36,6 +39,7 @@ class Aggregate(NamedTuple):
 
     summary: Summary
     by_config: pd.DataFrame
+    comparisons: pd.DataFrame
     figures: list[tuple[str, str]]  # (caption, path relative to the root)
     report: Path
 
@@ -74,9 +78,16 @@ def _figures(
 ) -> Iterator[tuple[str, str, Figure]]:
     """(file name, caption, figure) of every figure the sweep gets."""
     varying = summary.varying()
-    metrics = figures.shown_metrics(summary.runs.columns)
+    shown = figures.shown_metrics(summary.runs.columns)
+    metrics = [m for m in shown if f"{m.name}_mean" in table]
+    if not metrics:
+        return  # no run recorded any of them: nothing to draw
     names = figures.metric_names(metrics)
-    facets = ["dataset", *(k for k in varying if k not in ("dataset", ROWS, COLS))]
+    over = summary.replicate_noun()
+    data = ["dataset", *(k for k in summary.data_keys if k in varying and k != "dataset")]
+    facets = [*data, *(k for k in varying if k not in (*data, ROWS, COLS))]
+    ok = summary.runs[summary.runs["status"] == "ok"]
+    yield from _strip_figures(summary, table, data)
     if ROWS in varying or COLS in varying:
         order = {
             "row_order": _ordered(table[ROWS], list(PriorFamily)),
@@ -85,13 +96,12 @@ def _figures(
         for facet, rows in _panels(table, facets):
             yield (
                 f"heatmap_{_name(facet)}.png",
-                f"{names} over prior x hyperprior, mean ± std over seeds: {_name(facet)}",
+                f"{names} over prior x hyperprior, mean ± std over {over}: {_name(facet)}",
                 figures.heatmap_figure(
                     rows, rows=ROWS, cols=COLS, title=_name(facet), metrics=metrics, **order
                 ),
             )
-        ok = summary.runs[summary.runs["status"] == "ok"]
-        for facet, rows in _panels(ok, [*facets, "seed"]):
+        for facet, rows in _panels(ok, [*facets, *summary.replicate_keys]):
             maps = {
                 (r.prior, r.hyperprior): m
                 for r in rows.itertuples()
@@ -111,29 +121,64 @@ def _figures(
                         **order,
                     ),
                 )
-    choices = [k for k in varying if k != "dataset"]
+    choices = [k for k in varying if k not in data]
     if choices and not any(pd.api.types.is_numeric_dtype(table[k]) for k in choices):
         # Configurations told apart by choices only (e.g. prior=normal vs prior=informed).
-        ok = summary.runs[summary.runs["status"] == "ok"]
-        for facet, rows in _panels(table, ["dataset"]):
-            title = f"mean ± std over seeds, each seed a cross: {_name(facet)}"
+        for facet, rows in _panels(table, data):
+            title = f"mean ± std over {over}, each one a cross: {_name(facet)}"
             yield (
                 f"configs_{_name(facet)}.png",
-                f"{names} per configuration, mean ± std over seeds: {_name(facet)}",
+                f"{names} per configuration, mean ± std over {over}: {_name(facet)}",
                 figures.configs_figure(
                     rows,
-                    ok[ok["dataset"] == facet["dataset"]],
+                    _select(ok, facet),
                     keys=choices,
                     title=title,
                     metrics=metrics,
+                    what=summary.replicate_noun(plural=False),
                 ),
             )
     for x in varying:
         if x not in (ROWS, COLS, "dataset") and pd.api.types.is_numeric_dtype(table[x]):
             lines = [k for k in varying if k != x]
-            title = f"metrics against {x} (mean ± std over seeds)"
+            title = f"metrics against {x} (mean ± std over {over})"
             fig = figures.metric_vs_figure(table, x=x, lines=lines, title=title, metrics=metrics)
             yield f"vs_{x.replace('/', '_')}.png", f"{names} against {x}", fig
+
+
+def _select(frame: pd.DataFrame, facet: dict[str, Any]) -> pd.DataFrame:
+    """The rows of ``frame`` whose columns hold the ``facet``'s values (NaN matching NaN)."""
+    mask = pd.Series(True, index=frame.index)
+    for key, value in facet.items():
+        mask &= frame[key].isna() if pd.isna(value) else frame[key] == value
+    return frame[mask]
+
+
+def _strip_figures(
+    summary: Summary, table: pd.DataFrame, data: list[str]
+) -> Iterator[tuple[str, str, Figure]]:
+    """A strip plot per data set and shown metric: every replicate a dot, per configuration."""
+    ok = report.labelled(summary.runs[summary.runs["status"] == "ok"], summary)
+    table = report.labelled(table, summary)
+    what = summary.replicate_noun(plural=False)
+    for facet, rows in _panels(table, data):
+        runs = _select(ok, facet)
+        for metric in figures.shown_metrics(summary.runs.columns):
+            if f"{metric.name}_count" not in rows or not (rows[f"{metric.name}_count"] > 0).any():
+                continue
+            yield (
+                f"strip_{metric.name}_{_name(facet)}.png",
+                f"Test {metric.label} per configuration, each {what} a dot, with the mean and its "
+                f"95% confidence interval; bimodal configurations in red: {_name(facet)}",
+                figures.strip_figure(
+                    runs,
+                    rows,
+                    config=report.CONFIG,
+                    metric=metric,
+                    title=f"{metric.label} over {summary.replicate_noun()}: {_name(facet)}",
+                    what=what,
+                ),
+            )
 
 
 def aggregate(root: Path) -> Aggregate:
@@ -150,16 +195,23 @@ def aggregate(root: Path) -> Aggregate:
             "is it the directory of a sweep (hydra.sweep.dir)?"
         )
     table = by_config(summary)
+    pairs = report.comparisons(summary)
     rundir.write_csv(root / SUMMARY, summary.runs)
     rundir.write_csv(root / BY_CONFIG, table)
+    rundir.write_csv(root / COMPARISONS, pairs)
     written = []
     for name, caption, fig in _figures(root, summary, table):
         rundir.save_figure(root / PLOTS / name, fig)
         written.append((caption, f"{PLOTS}/{name}"))
     run_files = {d: {p.name for p in (root / d).iterdir()} for d in summary.runs["run_dir"]}
     page = report.render(
-        title=str(root), summary=summary, table=table, figures=written, run_files=run_files
+        title=str(root),
+        summary=summary,
+        table=table,
+        figures=written,
+        run_files=run_files,
+        pairs=pairs,
     )
     with rundir.atomic_path(root / REPORT) as tmp:
         tmp.write_text(page)
-    return Aggregate(summary, table, written, root / REPORT)
+    return Aggregate(summary, table, pairs, written, root / REPORT)

@@ -211,14 +211,16 @@ def configs_figure(
     keys: Sequence[str],
     title: str,
     metrics: Sequence[Metric] = SHOWN,
+    what: str = "seed",
 ) -> Figure:
     """Each metric per configuration, one row each (labelled by its ``keys``): the mean over
-    seeds with ± std error bars, and every seed's own value as a cross.
+    replicates with ± std error bars, and every replicate's own value as a cross.
 
     Args:
         table: one row per configuration (``summary_by_config``: ``<metric>_mean``, ``_std``).
         runs: the runs that finished ok, one row per run, with the same ``keys`` columns.
         keys: the non-numeric keys that tell the configurations apart (e.g. ``prior``).
+        what: what one replicate is (``seed``, ``split``, ...), for the legend.
     """
 
     def labels(frame: pd.DataFrame) -> list[str]:
@@ -234,7 +236,7 @@ def configs_figure(
         seeds = [(v, y) for v, y in zip(runs[metric.name], run_rows, strict=True) if y >= 0]
         if seeds:
             values, rows = zip(*seeds, strict=True)
-            ax.scatter(values, rows, marker="x", s=18, color="0.55", label="one seed", zorder=2)
+            ax.scatter(values, rows, marker="x", s=18, color="0.55", label=f"one {what}", zorder=2)
         ax.errorbar(table[f"{metric.name}_mean"], ys, xerr=table[f"{metric.name}_std"].fillna(0.0),
                     fmt="o", capsize=4, color="C0", label="mean ± std", zorder=3)  # fmt: skip
         better = "higher" if metric.higher_is_better else "lower"
@@ -244,4 +246,65 @@ def configs_figure(
     axes[0].set_ylim(len(names) - 0.5, -0.5)
     axes[-1].legend(fontsize=7, loc="best")
     fig.suptitle(title)
+    return fig
+
+
+def strip_figure(
+    runs: pd.DataFrame,
+    table: pd.DataFrame,
+    *,
+    config: str,
+    metric: Metric,
+    title: str,
+    what: str,
+) -> Figure:
+    """One metric's outcomes per configuration, each replicate a dot: a strip plot, so that a
+    split into groups shows, not only a mean. Each configuration also gets its mean with the
+    95% confidence interval; bimodal configurations are drawn in red and labelled so.
+
+    Configurations run from the best mean (top) down; those without a finished run are left
+    out.
+
+    Args:
+        runs: the runs that finished ok on one data set, one row per run, with the ``config``
+            label and the metric's column.
+        table: one row per configuration on that data set (``summary_by_config`` with the
+            ``config`` label): ``<metric>_mean``, ``_ci_low``, ``_ci_high``, ``_count`` and,
+            if tested, ``_bimodal``.
+        config: the column that labels a configuration in both frames.
+        what: what one replicate is (``seed``, ``split``, ...), for the legend.
+    """
+    name = metric.name
+    table = table[table[f"{name}_count"] > 0].sort_values(
+        f"{name}_mean", ascending=not metric.higher_is_better, kind="stable"
+    )
+    labels = list(table[config])
+    bimodal = (
+        table[f"{name}_bimodal"].fillna(False).astype(bool).to_numpy()
+        if f"{name}_bimodal" in table
+        else np.zeros(len(table), dtype=bool)
+    )
+    at = {label: i for i, label in enumerate(labels)}
+    shown = runs[runs[config].isin(at) & np.isfinite(runs[name].astype(float))]
+    rows = shown[config].map(at).to_numpy(dtype=int)
+    jitter = np.random.default_rng(0).uniform(-0.18, 0.18, size=len(rows))
+    fig = Figure(figsize=(7.0, 1.4 + 0.38 * max(len(labels), 1)), layout="constrained")
+    ax = fig.subplots()
+    ax.scatter(shown[name].astype(float), rows + jitter, s=16, alpha=0.7, zorder=2,
+               c=["C3" if bimodal[r] else "C0" for r in rows], edgecolors="none",
+               label=f"one {what}")  # fmt: skip
+    mean = table[f"{name}_mean"].to_numpy(dtype=float)
+    low = table[f"{name}_ci_low"].to_numpy(dtype=float)
+    high = table[f"{name}_ci_high"].to_numpy(dtype=float)
+    err = np.nan_to_num(np.vstack([mean - low, high - mean]))
+    ax.errorbar(mean, np.arange(len(labels)), xerr=err, fmt="D", ms=4, color="k", capsize=3,
+                zorder=3, label="mean, 95% CI (t)")  # fmt: skip
+    ticks = [f"{label} (bimodal)" if b else label for label, b in zip(labels, bimodal, strict=True)]
+    ax.set_yticks(range(len(labels)), ticks, fontsize=8)
+    ax.set_ylim(len(labels) - 0.5, -0.5)
+    better = "higher" if metric.higher_is_better else "lower"
+    ax.set_xlabel(f"test {metric.label} ({better} is better)")
+    ax.grid(alpha=0.3, axis="x")
+    ax.legend(fontsize=7, loc="best")
+    ax.set_title(title, fontsize=10)
     return fig

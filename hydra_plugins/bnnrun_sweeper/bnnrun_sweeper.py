@@ -8,6 +8,11 @@
   holds a finished (``ok``) run of the same resolved config (:mod:`bnnrun.sweep.resume`); missing
   and failed jobs run again, keeping their job numbers. A directory holding a finished run of
   another config stops the sweep before any job runs: finished runs are never overwritten.
+- Jobs that differ only in numbers (seed, prior and hyperprior parameters, beta, temperature)
+  are fitted together, as one compiled program per model structure, up to ``batch`` fits at a
+  time (null: as many as memory allows; 1: every job alone), then each job predicts and writes
+  its own directory as usual (:mod:`bnnrun.pipeline.batch`). This needs the in-process
+  launcher; with another, every job fits alone.
 
 Heavy modules are imported in :meth:`BnnrunSweeper.sweep`, because Hydra imports this module in
 every ``bnnrun`` process while it scans for plugins. (No ``from __future__ import annotations``:
@@ -40,11 +45,42 @@ class BnnrunSweeperConf:
     params: Optional[dict[str, str]] = None  # noqa: UP045
     # points of each interval sweep, e.g. prior.scale=tag(log,interval(0.01,10))
     interval_points: int = 7
+    # fits run together as one program: null, as many as memory allows; 1, every job alone
+    batch: Optional[int] = None  # noqa: UP045
 
 
 ConfigStore.instance().store(
     group="hydra/sweeper", name="bnnrun", node=BnnrunSweeperConf, provider="bnnrun"
 )
+
+#: The most bytes of one path component on common file systems (ext4, XFS, APFS, NTFS).
+MAX_DIRNAME_BYTES = 255
+#: Hex digits of the SHA-256 of the full name that end a shortened one.
+_HASH_DIGITS = 16
+
+
+def job_dirname(name: str) -> str:
+    """``name`` (a job's ``hydra.job.override_dirname``, e.g. ``dataset.path=a/b,seed=1``) as
+    one path component: ``%`` becomes ``%25`` and ``/`` becomes ``%2F`` (so distinct names stay
+    distinct), and a name over :data:`MAX_DIRNAME_BYTES` bytes of UTF-8 keeps its first bytes
+    and ends with ``-`` and the first :data:`_HASH_DIGITS` hex digits of the SHA-256 of the
+    whole (escaped) name, so it is stable across processes and sweeps."""
+    import hashlib
+
+    safe = name.replace("%", "%25").replace("/", "%2F")
+    raw = safe.encode("utf-8")
+    if len(raw) <= MAX_DIRNAME_BYTES:
+        return safe
+    digest = hashlib.sha256(raw).hexdigest()[:_HASH_DIGITS]
+    head = raw[: MAX_DIRNAME_BYTES - _HASH_DIGITS - 1].decode("utf-8", errors="ignore")
+    return f"{head}-{digest}"
+
+
+# Registered here because Hydra imports this module in every bnnrun process (scanning for
+# plugins, to find this sweeper) before it composes a config: conf/hydra/default.yaml names
+# each job's directory ${bnnrun_dirname:${hydra.job.override_dirname}}. (Hydra's scanner may
+# run this module twice, hence replace=True; the function is the same.)
+OmegaConf.register_new_resolver("bnnrun_dirname", job_dirname, replace=True)
 
 
 @dataclass
@@ -54,6 +90,7 @@ class Job:
     num: int
     overrides: list[str]
     run_dir: Path
+    cfg: Any = None  # the validated run config; None if it has an error (the job records it)
 
 
 class BnnrunSweeper(BasicSweeper):
@@ -65,9 +102,19 @@ class BnnrunSweeper(BasicSweeper):
         max_batch_size: int | None = None,
         params: dict[str, str] | None = None,
         interval_points: int = 7,
+        batch: int | None = None,
     ) -> None:
+        from bnnrun.errors import ExitCode, say
+
         super().__init__(max_batch_size=max_batch_size, params=params)
         self.interval_points = interval_points
+        if batch is not None and (isinstance(batch, bool) or batch < 1):
+            say(
+                f"hydra.sweeper.batch={batch} is not allowed: it must be an integer >= 1 "
+                "(1: every job fits alone) or null (as many fits together as memory allows)"
+            )
+            sys.exit(ExitCode.BAD_INPUT)
+        self.batch = batch
 
     def _grid(self, arguments: Sequence[str]) -> list[list[str]]:
         """Every combination of the swept values, as override lists."""
@@ -108,7 +155,9 @@ class BnnrunSweeper(BasicSweeper):
                 cfg.hydra.job.num = num
                 cfg.hydra.job.id = str(num)
             HydraConfig.instance().set_config(cfg)  # subdir may use ${hydra:...}
-            job = Job(num, overrides, Path(cfg.hydra.sweep.dir) / str(cfg.hydra.sweep.subdir))
+            job = Job(
+                num, overrides, Path(cfg.hydra.sweep.dir) / str(cfg.hydra.sweep.subdir), run_cfg
+            )
             state = JobState.TO_RUN if run_cfg is None else job_state(job.run_dir, run_cfg)
             if state is JobState.OTHER:
                 say(
@@ -140,12 +189,97 @@ class BnnrunSweeper(BasicSweeper):
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
 
         returns: list[Sequence[JobReturn]] = []
+        if self._batching():
+            for group in self._groups(to_run):
+                self._fit_together(group)
+                for job in group:
+                    returns.append(self._launch(job.num, [job.overrides]))
+            return returns
         for start, batch in _batches(to_run, self.max_batch_size):
-            results = self.launcher.launch(batch, initial_job_idx=start)
-            for r in results:
-                _ = r.return_value  # re-raises a job's exception, as the basic sweeper does
-            returns.append(results)
+            returns.append(self._launch(start, batch))
         return returns
+
+    def _launch(self, start: int, batch: list[list[str]]) -> Sequence[JobReturn]:
+        assert self.launcher is not None
+        results = self.launcher.launch(batch, initial_job_idx=start)
+        for r in results:
+            _ = r.return_value  # re-raises a job's exception, as the basic sweeper does
+        return results
+
+    def _batching(self) -> bool:
+        """Whether jobs may fit together: not turned off, and the launcher runs them in this
+        process (which hands each its fit)."""
+        if self.batch == 1:
+            return False
+        if type(self.launcher).__name__ != "BasicLauncher":
+            log.info("jobs fit one by one: fitting them together needs the basic launcher")
+            return False
+        return True
+
+    def _groups(self, jobs: Sequence[Job]) -> list[list[Job]]:
+        """The jobs in groups that fit together (a group of one fits alone), in job order."""
+        from bnnrun.inference.checkpoint import CHECKPOINT
+        from bnnrun.pipeline.batch import batch_key, fits_alone
+
+        groups: dict[Any, list[Job]] = {}
+        alone: list[list[Job]] = []
+        why_not: set[str] = set()
+        for job in jobs:
+            key = None if job.cfg is None else batch_key(job.cfg)
+            reason = None if job.cfg is None else fits_alone(job.cfg)
+            if reason is not None:
+                why_not.add(reason)
+            if key is None or (job.run_dir / CHECKPOINT).exists():
+                alone.append([job])
+            else:
+                groups.setdefault(key, []).append(job)
+        for reason in sorted(why_not):
+            log.info("fitting alone: %s", reason)
+        out = alone + [g[i : i + self.batch] if self.batch else g for g in groups.values()
+                       for i in range(0, len(g), self.batch or len(g))]  # fmt: skip
+        return sorted(out, key=lambda g: g[0].num)
+
+    def _fit_together(self, group: Sequence[Job]) -> None:
+        """Fit ``group`` as one program (in slices that fit memory) and offer each job its
+        fit; a group of one is left to fit alone."""
+        if len(group) < 2:
+            return
+        from bnnrun.data import load_dataset
+        from bnnrun.pipeline.batch import fit_together, member_limit, offer
+        from bnnrun.pipeline.reload import build_model
+        from bnnrun.runtime import configure_jax
+
+        first = group[0].cfg
+        rt = first.runtime
+        configure_jax(
+            platform=rt.platform,
+            cpu_threads=rt.cpu_threads,
+            compilation_cache=rt.compilation_cache,
+        )
+        try:
+            data = load_dataset(first.dataset)
+            net = build_model(first, data).net
+        except Exception as exc:  # the jobs run alone and record their own errors
+            log.info("jobs fit alone: %s", exc)
+            return
+        rows = first.inference.batch_size or len(data.y_train)
+        limit = member_limit(first, net=net, input_shape=data.input_shape, rows=rows)
+        log.info(
+            "fitting %d jobs together (#%s), at most %d per program",
+            len(group),
+            ",".join(str(j.num) for j in group),
+            limit,
+        )
+        for i in range(0, len(group), limit):
+            part = group[i : i + limit]
+            try:
+                fits = fit_together([j.cfg for j in part])
+            except Exception:  # a bug's traceback goes to the log; the jobs still run, alone
+                log.exception("fitting jobs together failed: they fit alone")
+                continue
+            for job, fit in zip(part, fits, strict=True):
+                if fit is not None:
+                    offer(job.run_dir, fit)
 
 
 def _batches(jobs: Sequence[Job], max_size: int | None) -> list[tuple[int, list[list[str]]]]:
