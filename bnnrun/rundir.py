@@ -2,13 +2,22 @@
 
 A file appears under its final name only when it is complete (written to a temporary sibling,
 then renamed), so a killed run never leaves a half-written ``metrics.json``. ``metrics.json`` is
-written last: its presence marks a finished run, which is never overwritten.
+written last. A directory holds a *finished* run when its ``metrics.json`` says ``ok``; a
+finished run is never overwritten. Any other record (``failed``, ``diverged``, ``skipped``, or
+unreadable) is a run that did not finish: a new run there replaces it.
+
+A run holds the directory's lock (:func:`locked`, an OS lock on :data:`LOCK`) for its whole
+life, so a second run into the same directory is refused at once; the OS drops the lock when
+its process dies, so a killed run never blocks the directory. The lock file holds the holder's
+PID, for the message only.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
+import logging
 import math
 import os
 import tempfile
@@ -31,6 +40,12 @@ INFERENCE_DATA = "posterior.nc"
 #: p(class 1 | x) on the input grid: ``axes [2, size]``, ``mean`` and ``std`` ``[size, size]``
 #: (rows follow ``axes[1]``, columns ``axes[0]``).
 MAPS = "predictive_maps.npz"
+#: The run directory's lock file (kept after the run: removing it would race with a new holder).
+LOCK = ".bnnrun.lock"
+#: Name prefix of the temporary files of atomic writes.
+TMP_PREFIX = ".tmp-"
+
+log = logging.getLogger(__name__)
 
 
 def _file_mode() -> int:
@@ -47,7 +62,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f"{TMP_PREFIX}{path.stem}-", suffix=path.suffix, dir=path.parent
+    )
     os.close(fd)
     try:
         yield Path(tmp)
@@ -108,12 +125,18 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
         raise DataError(f"{path}: not a readable .npz file ({exc})") from None
 
 
+def is_finished(record: Mapping[str, Any] | None) -> bool:
+    """Whether a ``metrics.json`` record (None: there is none) is a finished run: status ``ok``."""
+    return record is not None and record.get("status") == "ok"
+
+
 def ensure_fresh(run_dir: Path) -> None:
-    """Refuse a run directory that already holds a finished run."""
-    if (Path(run_dir) / METRICS).exists():
+    """Refuse a run directory that already holds a finished (``ok``) run; a record of a run
+    that did not finish is no obstacle (:func:`discard_unfinished` removes it)."""
+    if is_finished(read_metrics(run_dir)):
         raise RunDirError(
-            f"{run_dir} already holds a finished run ({METRICS}); it is never overwritten: "
-            "choose another hydra.run.dir"
+            f"{run_dir} already holds a finished run ({METRICS}, status ok); it is never "
+            "overwritten: choose another hydra.run.dir"
         )
 
 
@@ -130,10 +153,118 @@ def read_metrics(run_dir: Path) -> dict[str, Any] | None:
 
 def discard_unfinished(run_dir: Path) -> bool:
     """Remove a ``metrics.json`` that records no finished run (``failed``, ``diverged``,
-    ``skipped``), so that a re-run sweep can run the job again. A finished (``ok``) run is
-    never touched. Returns whether a record was removed."""
+    ``skipped``, unreadable), so that a new run can take the directory. A finished (``ok``) run
+    is never touched. Returns whether a record was removed."""
     record = read_metrics(run_dir)
-    if record is None or record.get("status") == "ok":
+    if record is None or is_finished(record):
         return False
     (Path(run_dir) / METRICS).unlink()
     return True
+
+
+#: The locks this process holds: resolved directory -> [open lock file, times entered].
+_held: dict[Path, list[Any]] = {}
+
+
+def _lock_file(run_dir: Path) -> Any:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return open(os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, _FILE_MODE), "r+")
+
+
+def _try_lock(f: Any) -> bool:
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def acquire(run_dir: Path) -> None:
+    """Take the exclusive lock of ``run_dir`` (creating the directory) for this process, until
+    :func:`release` (or the process ends). Taking it again in the same process only counts.
+    Then remove the temporary files that killed runs left there (:func:`remove_stale_temps`).
+
+    Raises:
+        RunDirError: another process holds the lock (a run in progress there).
+    """
+    key = Path(run_dir).resolve()
+    if key in _held:
+        _held[key][1] += 1
+        return
+    try:
+        f = _lock_file(key)
+    except OSError as exc:
+        raise RunDirError(f"{run_dir}: cannot create or lock the run directory ({exc})") from None
+    if not _try_lock(f):
+        holder = f.read().strip() or "unknown"
+        f.close()
+        raise RunDirError(
+            f"{run_dir} is in use by another run (PID {holder}); wait for it to end, or "
+            "choose another directory"
+        )
+    previous = f.read().strip()
+    if previous and previous != str(os.getpid()):
+        # Its process ended without unlocking (killed): the OS dropped its lock.
+        log.info("%s: the lock of PID %s is stale (that run ended); taking it", run_dir, previous)
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    _held[key] = [f, 1]
+    removed = remove_stale_temps(key)
+    if removed:
+        log.info("%s: removed %d temporary files left by a killed run", run_dir, removed)
+
+
+def release(run_dir: Path) -> None:
+    """Give back a lock taken by :func:`acquire` (the last release unlocks)."""
+    key = Path(run_dir).resolve()
+    entry = _held.get(key)
+    if entry is None:
+        return
+    entry[1] -= 1
+    if entry[1] > 0:
+        return
+    del _held[key]
+    f = entry[0]
+    with contextlib.suppress(OSError):
+        f.seek(0)
+        f.truncate()  # no holder: an empty lock file
+    f.close()  # closing the only descriptor drops the lock
+
+
+@contextlib.contextmanager
+def locked(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir``'s lock for the block (see :func:`acquire`)."""
+    acquire(run_dir)
+    try:
+        yield
+    finally:
+        release(run_dir)
+
+
+def _locked_elsewhere(directory: Path) -> bool:
+    """Whether another process holds ``directory``'s lock."""
+    if Path(directory).resolve() in _held or not (directory / LOCK).exists():
+        return False
+    with open(directory / LOCK) as f:
+        free = _try_lock(f)  # closing the file drops it again
+    return not free
+
+
+def remove_stale_temps(run_dir: Path, *, depth: int = 1) -> int:
+    """Remove the temporary files of atomic writes (``.tmp-*``) in ``run_dir`` and its
+    subdirectories ``depth`` levels down (a run writes at its top level, a sweep also in
+    ``plots/``), which only a killed process leaves behind; a subdirectory locked by another
+    run in progress (a sweep's job) is left alone. Call it with ``run_dir`` locked. Returns how
+    many were removed."""
+    removed = 0
+    for path in Path(run_dir).iterdir():
+        if path.is_dir() and not path.is_symlink():
+            if depth > 0 and not _locked_elsewhere(path):
+                removed += remove_stale_temps(path, depth=depth - 1)
+        elif path.name.startswith(TMP_PREFIX) and path.is_file():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+    return removed

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import jax
@@ -144,6 +145,64 @@ def test_finished_run_is_never_overwritten(run_cli, tmp_path: Path) -> None:
     assert "already holds a finished run" in proc.stderr
     assert (out / "metrics.json").read_text() == '{"status": "ok", "accuracy": 0.5}\n'
     assert sorted(p.name for p in out.iterdir()) == ["metrics.json"]
+
+
+def test_a_failed_record_is_replaced_by_a_fixed_run(run_cli, tmp_path: Path) -> None:
+    """A run that failed (here: a net too large for the full-rank guide) left a ``failed``
+    metrics.json; it is not a finished run, so the same directory takes the fixed run."""
+    out = tmp_path / "run"
+    failed = run_cli(
+        "debug=smoke", "inference.guide=mvn", "architecture.hidden=[100,100]",
+        f"hydra.run.dir={out}",
+    )  # fmt: skip
+    assert failed.returncode == 2
+    assert json.loads((out / "metrics.json").read_text())["status"] == "failed"
+    fixed = run_cli("debug=smoke", f"hydra.run.dir={out}")
+    assert fixed.returncode == 0, fixed.stderr
+    assert json.loads((out / "metrics.json").read_text())["status"] == "ok"
+    log = (out / "bnnrun.log").read_text()
+    assert f"re-running: {out / 'metrics.json'} recorded a run that did not finish " in log
+    assert "(status failed); it is replaced" in log
+
+
+@pytest.mark.slow
+def test_a_second_run_into_a_busy_directory_is_refused(run_cli, cache_dir, tmp_path: Path) -> None:
+    """Two real processes into one hydra.run.dir: the second is refused at once (one line
+    naming the directory and the first's PID, exit 2) and writes nothing. Once the first is
+    killed (no chance to unlock), its lock is stale and a new run takes the directory."""
+    out = tmp_path / "run"
+    env = {**os.environ, "BNNRUN_CACHE_DIR": str(cache_dir)}
+    env.pop("HYDRA_FULL_ERROR", None)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "bnnrun", "debug=smoke", "inference.num_steps=100000000",
+         f"hydra.run.dir={out}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline, log = time.monotonic() + 120, out / "bnnrun.log"
+        while not log.exists() or "fitting" not in log.read_text():
+            assert first.poll() is None and time.monotonic() < deadline, "the run did not start"
+            time.sleep(0.1)
+        before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+        assert (out / ".bnnrun.lock").read_text() == f"{first.pid}\n"
+        second = run_cli("debug=smoke", "seed=1", f"hydra.run.dir={out}")
+        assert first.poll() is None
+        assert second.returncode == 2
+        assert second.stderr == (
+            f"bnnrun: error: {out} is in use by another run (PID {first.pid}); wait for it to "
+            "end, or choose another directory\n"
+        )
+        after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+        assert after.keys() == before.keys()
+        for path in [out / ".hydra" / "overrides.yaml", out / ".hydra" / "config.yaml"]:
+            assert after[path] == before[path], path  # the second run's seed=1 is not there
+        assert "seed=1" not in after[out / "bnnrun.log"].decode()
+    finally:
+        first.kill()
+        first.wait()
+    third = run_cli("debug=smoke", f"hydra.run.dir={out}")
+    assert third.returncode == 0, third.stderr
+    assert json.loads((out / "metrics.json").read_text())["status"] == "ok"
 
 
 def test_diverged_run_exits_nonzero(run_cli, tmp_path: Path) -> None:

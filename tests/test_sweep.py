@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -182,3 +184,53 @@ def test_launcher_runs_jobs_in_other_processes(cache_dir: Path, tmp_path: Path, 
         log = (root / d / "bnnrun.log").read_text()
         assert "XLA CPU threads: 1 (the launcher runs jobs side by side)" in log
     assert (root / "report.html").is_file()
+
+
+@pytest.mark.slow
+def test_killed_sweep_finishes_when_the_command_is_rerun(cache_dir: Path, tmp_path: Path) -> None:
+    """SIGKILL a real sweep in mid-job, once the second job has checkpointed; the same command
+    then redoes nothing finished (its files byte-identical), continues the interrupted job from
+    its checkpoint to the numbers of an uninterrupted run, and completes the summary."""
+    steps, every = 40_000, 2_000
+    common = ["debug=smoke", f"inference.num_steps={steps}", f"inference.chunk_size={every}",
+              f"inference.checkpoint_every={every}", "runtime.cpu_threads=1"]  # fmt: skip
+    root, whole = tmp_path / "sweep", tmp_path / "whole"
+    args = ["-m", *common, "seed=0,1", "hydra.sweeper.batch=1", f"hydra.sweep.dir={root}"]
+    env = {**os.environ, "BNNRUN_CACHE_DIR": str(cache_dir)}
+    env.pop("HYDRA_FULL_ERROR", None)
+
+    def start(argv: list[str], name: str) -> subprocess.Popen:
+        with open(tmp_path / f"{name}.err", "w") as err:
+            return subprocess.Popen([sys.executable, "-m", "bnnrun", *argv], cwd=REPO, env=env,
+                                    stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
+
+    reference = start([*common, "seed=1", f"hydra.run.dir={whole}"], "whole")
+    victim = start(args, "victim")
+    deadline = time.monotonic() + 400
+    while not list(root.glob("*seed=1*/checkpoint.npz")) and victim.poll() is None:
+        assert time.monotonic() < deadline, "the second job did not checkpoint"
+        time.sleep(0.01)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert reference.wait(timeout=400) == 0, (tmp_path / "whole.err").read_text()
+    (first,) = root.glob("*seed=0*")
+    (cut,) = root.glob("*seed=1*")
+    assert metrics(first)["status"] == "ok"
+    assert not (cut / "metrics.json").exists(), "the job finished before it was killed"
+    kept = {p: p.read_bytes() for p in first.rglob("*") if p.is_file()}
+
+    again = bnnrun(cache_dir, *args[1:])
+    assert again.returncode == 0, again.stderr
+    (rerun,) = launched(again)  # the finished job is not redone
+    assert "seed=1" in rerun
+    assert "job #1 was interrupted: it continues from its checkpoint" in again.stdout + again.stderr
+    assert {p: p.read_bytes() for p in first.rglob("*") if p.is_file()} == kept
+    a, b = metrics(whole), metrics(cut)
+    assert b["status"] == "ok" and b["num_steps"] == steps
+    assert every <= b["resumed_from_step"] < steps
+    for key in ["accuracy", "nll", "elbo_final"]:
+        assert a[key] == b[key], key
+    assert (whole / "elbo.csv").read_bytes() == (cut / "elbo.csv").read_bytes()
+    runs = pd.read_csv(root / "summary.csv")
+    assert sorted(runs["seed"]) == [0, 1] and list(runs["status"]) == ["ok", "ok"]
+    assert not list(root.rglob("checkpoint.npz")) and not list(root.rglob(".tmp-*"))

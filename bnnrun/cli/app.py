@@ -7,6 +7,7 @@ sweep, ``skipped`` for an impossible combination) and maps that to an
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import sys
@@ -39,10 +40,30 @@ def run_job(
 ) -> int:
     """Validate, run and record one job; return its exit code. Never raises for user errors.
 
-    ``cpu_threads`` is the XLA thread count to use where ``runtime.cpu_threads`` is null. In a
-    sweep, a job's earlier record of a failure is replaced (a finished run is never touched).
+    ``cpu_threads`` is the XLA thread count to use where ``runtime.cpu_threads`` is null. The
+    job holds ``run_dir``'s lock throughout; a directory locked by another run is refused
+    (exit 2, nothing written). An earlier record of a run that did not finish is replaced (a
+    finished run is never touched). In a sweep, a job whose directory holds a checkpoint of
+    its own config continues from it (a single run needs ``resume=true``).
     """
     from bnnrun import rundir
+
+    try:
+        rundir.acquire(run_dir)
+    except RunDirError as exc:
+        if full_errors():
+            raise
+        say(str(exc))
+        return exc.exit_code
+    try:
+        return _run_locked(cfg, run_dir, multirun=multirun, cpu_threads=cpu_threads)
+    finally:
+        rundir.release(run_dir)
+
+
+def _run_locked(cfg: DictConfig, run_dir: Path, *, multirun: bool, cpu_threads: int | None) -> int:
+    from bnnrun import rundir
+    from bnnrun.inference.checkpoint import CHECKPOINT
     from bnnrun.pipeline.batch import claim
     from bnnrun.pipeline.execute import execute
     from bnnrun.runtime import configure_jax
@@ -50,7 +71,13 @@ def run_job(
     _freeze_imports()
     failure: dict[str, str] | None = None
     try:
+        rundir.ensure_fresh(run_dir)  # before anything could record a failure over it
         run_cfg = to_run_config(cfg)
+        if multirun and not run_cfg.resume and (run_dir / CHECKPOINT).exists():
+            # A re-run sweep finishes its interrupted jobs; a checkpoint of another config
+            # is still refused (check_resumable).
+            log.info("the sweep's job was interrupted: continuing it from %s", CHECKPOINT)
+            run_cfg = dataclasses.replace(run_cfg, resume=True)
         rt = run_cfg.runtime
         if rt.cpu_threads is None and cpu_threads is not None:
             log.info("XLA CPU threads: %d (the launcher runs jobs side by side)", cpu_threads)
@@ -59,8 +86,6 @@ def run_job(
             cpu_threads=cpu_threads if rt.cpu_threads is None else rt.cpu_threads,
             compilation_cache=rt.compilation_cache,
         )
-        if multirun and rundir.discard_unfinished(run_dir):
-            log.info("re-running: %s recorded no finished run", run_dir / rundir.METRICS)
         record = execute(run_cfg, run_dir, prefitted=claim(run_dir) if multirun else None)
     except InvalidCombination as exc:
         if full_errors() and not multirun:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import sys
+from types import FrameType
 
 
 def _fix_hash_seed() -> None:
@@ -28,13 +30,26 @@ def _fix_hash_seed() -> None:
         os.execv(sys.executable, [sys.executable, "-m", "bnnrun", *sys.argv[1:]])
 
 
+def _exit_on_sigterm() -> None:
+    """Make SIGTERM (``kill``, a timeout) end the process as an exception does: the run's
+    ``finally`` blocks then remove its temporary files. (Python's default ends it at once.)"""
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, terminate)
+
+
 def main() -> None:
     """Console entry point of ``bnnrun``."""
     _fix_hash_seed()
+    _exit_on_sigterm()
     # No collections while the libraries load: each full one scans every object loaded so far
     # (five of them took ~0.5 s, bench/fixed_cost.py). What they made lives as long as the
     # process, so it is then exempted from collections (frozen) before they resume.
     gc.disable()
+    from bnnrun import rundir
     from bnnrun.cli.app import hydra_main
     from bnnrun.cli.precheck import check_args, describe_error
     from bnnrun.config.compose import CONF_DIR
@@ -42,7 +57,13 @@ def main() -> None:
 
     if not full_errors():
         try:
-            check_args(sys.argv[1:], conf_dir=CONF_DIR)
+            run_dir = check_args(sys.argv[1:], conf_dir=CONF_DIR)
+            if run_dir is not None:
+                # Locked before Hydra writes .hydra/ and bnnrun.log there, and held (the job
+                # takes it again) until the process ends; then checked again, now that no
+                # other run can finish there meanwhile.
+                rundir.acquire(run_dir)
+                rundir.ensure_fresh(run_dir)
         except BnnrunError as exc:
             say(str(exc))
             sys.exit(ExitCode.BAD_INPUT)

@@ -20,7 +20,7 @@ from hydra._internal.utils import get_args_parser
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import MissingConfigException
 from hydra.utils import get_class
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from bnnrun.config import Config, InformedPriorConfig, absent_key, to_run_config
@@ -52,11 +52,15 @@ def _sweep_variants(overrides: Sequence[str]) -> list[list[str]]:
     return variants
 
 
-def check_args(args: Sequence[str], *, conf_dir: Path) -> None:
+def check_args(args: Sequence[str], *, conf_dir: Path) -> Path | None:
     """Raise if the run or sweep that ``args`` ask for has a bad config.
 
     Arguments that ask Hydra for something other than a run (``--help``, ``--cfg``, ``--info``,
     ``--shell-completion``, another config) are left to Hydra.
+
+    Returns:
+        A single run's directory, where it does not depend on the time (``hydra.run.dir``
+        without ``${now:...}``, e.g. one given on the command line); else None.
     """
     parsed = get_args_parser().parse_args(list(args))
     if (
@@ -70,7 +74,7 @@ def check_args(args: Sequence[str], *, conf_dir: Path) -> None:
         or parsed.config_dir
         or parsed.experimental_rerun
     ):
-        return
+        return None
     if parsed.multirun:
         checked: set[tuple[str, ...]] = set()
         absent: tuple[str, str] | None = None  # a combination the sweeper will leave out
@@ -93,12 +97,15 @@ def check_args(args: Sequence[str], *, conf_dir: Path) -> None:
         if not checked and absent is not None:
             option, key = absent
             raise ConfigError(f"every combination of this sweep sets {key}, which {option} has not")
-        return
+        return None
     cfg = compose_config(parsed.overrides, conf_dir=conf_dir)
     run_cfg = to_run_config(without_hydra(cfg))
     ensure_fresh(Path(cfg.hydra.run.dir))
     check_experiment(run_cfg, cfg.hydra)
     check_inputs(run_cfg, Path(cfg.hydra.run.dir))
+    raw = OmegaConf.to_container(cfg.hydra.run, resolve=False)
+    timed = isinstance(raw, dict) and "${now:" in str(raw.get("dir"))
+    return None if timed else Path(cfg.hydra.run.dir)
 
 
 def with_sweeper_params(overrides: Sequence[str], params: Mapping[str, str]) -> list[str]:

@@ -120,7 +120,8 @@ def fits_alone(cfg: Config) -> str | None:
 
 
 def fit_together(cfgs: Sequence[Config]) -> list[Prefitted | None]:
-    """Fit runs that share a :func:`batch_key` as one program each per model structure.
+    """Fit runs that share a :func:`batch_key` as one program per model structure (several,
+    if :func:`member_limit` says the fits would not fit in memory as one).
 
     Returns:
         Per run, its fit, or None where the run must fit alone: its data or model could not
@@ -150,23 +151,30 @@ def fit_together(cfgs: Sequence[Config]) -> list[Prefitted | None]:
         shapes = tuple((np.shape(leaf), np.result_type(leaf).str) for leaf in jax.tree.leaves(b.hp))
         groups.setdefault((id(b.program), jax.tree.structure(b.hp), shapes), []).append(i)
     out: list[Prefitted | None] = [None] * len(cfgs)
-    for members in groups.values():
-        first = built[members[0]]
+    programs = 0
+    for group in groups.values():
+        first = built[group[0]]
         assert first is not None
-        fits = fit_members(
-            cfgs[members[0]],
-            data,
-            first,
-            hps=[built[i].hp for i in members],  # type: ignore[union-attr]
-            keys=[fit_key(cfgs[i].seed) for i in members],
-        )
-        for i, f in zip(members, fits, strict=True):
-            if not isinstance(f, ModelError):
-                out[i] = Prefitted(fit=f.fit, warm_start=f.warm_start, members=len(members))
+        cfg = cfgs[group[0]]
+        rows = cfg.inference.batch_size or len(data.y_train)
+        limit = member_limit(cfg, net=first.net, input_shape=data.input_shape, rows=rows)
+        for start in range(0, len(group), limit):
+            members = group[start : start + limit]
+            fits = fit_members(
+                cfg,
+                data,
+                first,
+                hps=[built[i].hp for i in members],  # type: ignore[union-attr]
+                keys=[fit_key(cfgs[i].seed) for i in members],
+            )
+            programs += 1
+            for i, f in zip(members, fits, strict=True):
+                if not isinstance(f, ModelError):
+                    out[i] = Prefitted(fit=f.fit, warm_start=f.warm_start, members=len(members))
     log.info(
         "fitted %d runs as %d program(s) in %.1f s",
         sum(p is not None for p in out),
-        len(groups),
+        programs,
         time.perf_counter() - t0,
     )
     return out

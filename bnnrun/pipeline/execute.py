@@ -109,8 +109,11 @@ def _svi_stage(
     net, model, hp, program = built
     assert program is not None
     inf = cfg.inference
+    restarts: list[dict[str, Any]] = []
+    if inf.restarts > 1 and prefitted is None and resume_from is None:
+        prefitted, restarts = _fit_restarts(cfg, data, built, key=key, key_pred=key_pred)
     on_chunk = None
-    if inf.checkpoint_every is not None and prefitted is None:
+    if inf.checkpoint_every is not None and prefitted is None:  # fits made together: none
         on_chunk = Checkpointer(
             run_dir / CHECKPOINT,
             every=inf.checkpoint_every,
@@ -123,9 +126,6 @@ def _svi_stage(
     elif cfg.resume:
         log.info("resume=true, but %s holds no checkpoint: starting at step 0", run_dir)
     warm_start: FitResult | None = None
-    restarts: list[dict[str, Any]] = []
-    if inf.restarts > 1 and prefitted is None and resume_from is None:
-        prefitted, restarts = _fit_restarts(cfg, data, built, key=key, key_pred=key_pred)
     if prefitted is not None:
         log.info("fitted together with %d other fits as one program", prefitted.members - 1)
         fit, warm_start = prefitted.fit, prefitted.warm_start
@@ -285,11 +285,36 @@ def execute(cfg: Config, run_dir: Path, *, prefitted: Prefitted | None = None) -
     (:func:`~bnnrun.pipeline.batch.fit_together`); the run then fits nothing itself, and its
     timings (``fit_seconds``, ``steps_per_second``) are the whole program's.
 
+    The directory is locked while the run lasts (:func:`bnnrun.rundir.locked`). A record of a
+    run that did not finish (status other than ``ok``) is replaced; a finished one is refused.
+
     Returns:
         The contents of ``metrics.json`` (written last, atomically).
+
+    Raises:
+        RunDirError: ``run_dir`` holds a finished run, a run in progress, or a checkpoint this
+            run may not continue.
     """
     run_dir = Path(run_dir)
-    rundir.ensure_fresh(run_dir)
+    with rundir.locked(run_dir):
+        replace_unfinished(run_dir)
+        rundir.ensure_fresh(run_dir)
+        return _execute(cfg, run_dir, prefitted=prefitted)
+
+
+def replace_unfinished(run_dir: Path) -> None:
+    """Remove the record of a run in ``run_dir`` that did not finish, and log it."""
+    record = rundir.read_metrics(run_dir)
+    if rundir.discard_unfinished(run_dir):
+        assert record is not None
+        log.info(
+            "re-running: %s recorded a run that did not finish (status %s); it is replaced",
+            run_dir / rundir.METRICS,
+            record.get("status"),
+        )
+
+
+def _execute(cfg: Config, run_dir: Path, *, prefitted: Prefitted | None) -> dict[str, Any]:
     resume_from = check_resumable(run_dir, cfg)
     t0 = time.perf_counter()
     laps = Laps()

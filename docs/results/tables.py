@@ -67,6 +67,61 @@ def paper_grid() -> str:
     return "\n\n".join(out)
 
 
+def _ci(row: pd.Series, metric: str, digits: int = 3) -> str:
+    cell = (
+        f"{row[f'{metric}_mean']:.{digits}f} "
+        f"[{row[f'{metric}_ci_low']:.{digits}f}, {row[f'{metric}_ci_high']:.{digits}f}]"
+    )
+    return cell + (" **B**" if str(row.get(f"{metric}_bimodal")) == "True" else "")
+
+
+def paper_grid_10() -> str:
+    """Accuracy mean [95% t interval] over seeds 0-9, **B** where the seeds are bimodal; per
+    data set, prior x hyperprior."""
+    table = by_config("paper_grid_10")
+    out = []
+    for dataset in ("moons", "circles"):
+        rows = []
+        for prior in PRIORS:
+            cells = [f"`{prior}`"]
+            for hyper in HYPERPRIORS:
+                hit = select(table, dataset=dataset, prior=prior, hyperprior=hyper)
+                cells.append("—" if hit.empty else _ci(hit.iloc[0], "accuracy"))
+            rows.append(cells)
+        out.append(f"**{dataset}**\n\n" + markdown(["prior", *HYPERPRIORS], rows))
+    return "\n\n".join(out)
+
+
+def paper_grid_10_verdict() -> str:
+    """Per data set: the best configuration by mean accuracy, the configurations no paired
+    test separates from it, and how many of all pairs differ beyond chance (Wilcoxon signed
+    rank by seed, Benjamini-Hochberg over every pair and metric of the sweep)."""
+    table = by_config("paper_grid_10")
+    pairs = pd.read_csv(HERE / "paper_grid_10" / "comparisons.csv")
+    rows = []
+    for dataset in ("moons", "circles"):
+        sel = table[table.dataset == dataset].sort_values("accuracy_mean", ascending=False)
+        best = sel.iloc[0]
+        label = f"prior={best.prior}, hyperprior={best.hyperprior}"
+        acc = pairs[(pairs.dataset == dataset) & (pairs.metric == "accuracy")]
+        with_best = acc[(acc.config_a == label) | (acc.config_b == label)]
+        level = with_best[~with_best.differs.astype(bool)]
+        others = sorted(
+            (r.config_b if r.config_a == label else r.config_a) for r in level.itertuples()
+        )
+        rows.append(
+            [
+                dataset,
+                f"{label}: {_ci(best, 'accuracy')}",
+                "; ".join(others) or "none",
+                f"{int(acc.differs.astype(bool).sum())} of {len(acc)}",
+                f"{int(sel.accuracy_bimodal.astype(str).eq('True').sum())} of {len(sel)}",
+            ]
+        )
+    head = ["data", "best (accuracy)", "not separated from the best", "pairs that differ"]
+    return markdown([*head, "bimodal configurations"], rows)
+
+
 def paper_grid_seeds() -> str:
     """Test accuracy of every run of the paper's grid, seeds 0 / 1 / 2."""
     frame = runs("paper_grid")
@@ -209,6 +264,8 @@ def nuts() -> str:
 
 
 TABLES: dict[str, Callable[[], str]] = {
+    "paper_grid_10": paper_grid_10,
+    "paper_grid_10_verdict": paper_grid_10_verdict,
     "paper_grid": paper_grid,
     "paper_grid_seeds": paper_grid_seeds,
     "moons_inverse_gamma_seeds": moons_inverse_gamma_seeds,

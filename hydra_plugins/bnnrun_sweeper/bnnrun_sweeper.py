@@ -6,7 +6,8 @@
   grid before anything runs; they are not jobs, so they neither fail nor count.
 - Re-running a sweep into the same ``hydra.sweep.dir`` skips the jobs whose directory already
   holds a finished (``ok``) run of the same resolved config (:mod:`bnnrun.sweep.resume`); missing
-  and failed jobs run again, keeping their job numbers. A directory holding a finished run of
+  and failed jobs run again, keeping their job numbers, and an interrupted job continues from
+  its checkpoint (:func:`bnnrun.cli.app.run_job`). A directory holding a finished run of
   another config stops the sweep before any job runs: finished runs are never overwritten.
 - Jobs that differ only in numbers (seed, prior and hyperprior parameters, beta, temperature)
   are fitted together, as one compiled program per model structure, up to ``batch`` fits at a
@@ -132,6 +133,7 @@ class BnnrunSweeper(BasicSweeper):
         from bnnrun.config import absent_key, to_run_config
         from bnnrun.config.compose import without_hydra
         from bnnrun.errors import ConfigError, ExitCode, InvalidCombination, say
+        from bnnrun.inference.checkpoint import CHECKPOINT
         from bnnrun.sweep.resume import JobState, job_state
 
         assert self.hydra_context is not None and self.config is not None
@@ -166,6 +168,8 @@ class BnnrunSweeper(BasicSweeper):
                 )
                 sys.exit(ExitCode.BAD_INPUT)
             (done if state is JobState.DONE else to_run).append(job)
+            if state is JobState.TO_RUN and (job.run_dir / CHECKPOINT).exists():
+                log.info("\tjob #%d was interrupted: it continues from its checkpoint", num)
         return to_run, done, impossible
 
     def sweep(self, arguments: list[str]) -> Any:
@@ -240,46 +244,26 @@ class BnnrunSweeper(BasicSweeper):
         return sorted(out, key=lambda g: g[0].num)
 
     def _fit_together(self, group: Sequence[Job]) -> None:
-        """Fit ``group`` as one program (in slices that fit memory) and offer each job its
-        fit; a group of one is left to fit alone."""
+        """Fit ``group`` together and offer each job its fit; a group of one is left to fit
+        alone, and so is every job of a group whose fitting fails."""
         if len(group) < 2:
             return
-        from bnnrun.data import load_dataset
-        from bnnrun.pipeline.batch import fit_together, member_limit, offer
-        from bnnrun.pipeline.reload import build_model
+        from bnnrun.pipeline.batch import fit_together, offer
         from bnnrun.runtime import configure_jax
 
-        first = group[0].cfg
-        rt = first.runtime
+        rt = group[0].cfg.runtime
         configure_jax(
-            platform=rt.platform,
-            cpu_threads=rt.cpu_threads,
-            compilation_cache=rt.compilation_cache,
+            platform=rt.platform, cpu_threads=rt.cpu_threads, compilation_cache=rt.compilation_cache
         )
+        log.info("fitting %d jobs together (#%s)", len(group), ",".join(str(j.num) for j in group))
         try:
-            data = load_dataset(first.dataset)
-            net = build_model(first, data).net
-        except Exception as exc:  # the jobs run alone and record their own errors
-            log.info("jobs fit alone: %s", exc)
+            fits = fit_together([j.cfg for j in group])
+        except Exception:  # a bug's traceback goes to the log; the jobs still run, alone
+            log.exception("fitting jobs together failed: they fit alone")
             return
-        rows = first.inference.batch_size or len(data.y_train)
-        limit = member_limit(first, net=net, input_shape=data.input_shape, rows=rows)
-        log.info(
-            "fitting %d jobs together (#%s), at most %d per program",
-            len(group),
-            ",".join(str(j.num) for j in group),
-            limit,
-        )
-        for i in range(0, len(group), limit):
-            part = group[i : i + limit]
-            try:
-                fits = fit_together([j.cfg for j in part])
-            except Exception:  # a bug's traceback goes to the log; the jobs still run, alone
-                log.exception("fitting jobs together failed: they fit alone")
-                continue
-            for job, fit in zip(part, fits, strict=True):
-                if fit is not None:
-                    offer(job.run_dir, fit)
+        for job, fit in zip(group, fits, strict=True):
+            if fit is not None:
+                offer(job.run_dir, fit)
 
 
 def _batches(jobs: Sequence[Job], max_size: int | None) -> list[tuple[int, list[list[str]]]]:
