@@ -253,15 +253,12 @@ def test_a_batched_sweep_matches_the_same_sweep_job_by_job(run_cli, tmp_path: Pa
             assert b[job][k] == pytest.approx(a[job][k], rel=1e-4, abs=1e-4), (job, k)
 
 
-@pytest.mark.slow
 def test_restarts_keep_the_best_final_elbo(run_cli, tmp_path: Path) -> None:
-    """Restart 0 is the run without restarts; the run keeps the restart with the highest
-    final ELBO and reports its metrics."""
+    """Restart 0 is the fit the run makes without restarts; the run keeps the restart with the
+    highest final ELBO and reports its metrics."""
     common = [*STEPS, "hyperprior=inverse_gamma", "runtime.progress=false"]
-    one = run_cli(*common, f"hydra.run.dir={tmp_path / 'one'}")
-    three = run_cli(*common, "inference.restarts=3", f"hydra.run.dir={tmp_path / 'three'}")
-    assert one.returncode == three.returncode == 0, one.stderr + three.stderr
-    m1 = json.loads((tmp_path / "one" / "metrics.json").read_text())
+    out = run_cli(*common, "inference.restarts=3", f"hydra.run.dir={tmp_path / 'three'}")
+    assert out.returncode == 0, out.stderr
     m3 = json.loads((tmp_path / "three" / "metrics.json").read_text())
     restarts = m3["restarts"]
     assert [r["restart"] for r in restarts] == [0, 1, 2]
@@ -269,10 +266,13 @@ def test_restarts_keep_the_best_final_elbo(run_cli, tmp_path: Path) -> None:
     assert len(set(elbos)) == 3  # different initialisations
     best = int(np.argmax(elbos))
     assert m3["restart_chosen"] == best and restarts[best]["chosen"]
+    assert sum(r["chosen"] for r in restarts) == 1
     assert m3["elbo_final"] == pytest.approx(elbos[best], rel=1e-6)
     assert m3["accuracy"] == pytest.approx(restarts[best]["accuracy"], abs=1e-12)
-    assert elbos[0] == pytest.approx(m1["elbo_final"], rel=1e-4)
-    assert restarts[0]["accuracy"] == pytest.approx(m1["accuracy"], abs=1 / 300 + 1e-9)
+    # restart 0 against the same run's fit alone, in this process
+    cfg, data, built = _built("hyperprior=inverse_gamma")
+    alone = _alone(cfg, data, built, cfg.seed)
+    assert elbos[0] == pytest.approx(float(alone.elbo[-100:].mean()), rel=1e-4)
 
 
 def test_bad_batch_and_restarts_are_one_line_and_exit_2(run_cli, tmp_path: Path) -> None:

@@ -57,6 +57,30 @@ def test_smoke_run_writes_every_file(run_cli, tmp_path: Path) -> None:
         assert "layer3.w_auto_loc" in post.files and post["layer3.w_auto_scale"].shape == (5, 2)
 
 
+def test_a_run_ends_with_a_summary_also_in_its_log(run_cli, tmp_path: Path) -> None:
+    """The last lines of a run: status and headline metrics (as in metrics.json), the time by
+    stage, and the run directory made absolute (given relative) with the file to open first;
+    bnnrun.log holds the run's whole log, these lines included."""
+    proc = run_cli("debug=smoke", "hydra.run.dir=run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "run"
+    m = json.loads((out / "metrics.json").read_text())
+    lines = [
+        f"run ok: accuracy {m['accuracy']:.3f}, NLL {m['nll']:.4f}, ECE {m['ece']:.3f}",
+        f"results: {out} (open predictive_std.png first)",
+    ]
+    log = (out / "bnnrun.log").read_text()
+    for line in lines:
+        assert f"[INFO] - {line}\n" in proc.stdout
+        assert f"[INFO] - {line}\n" in log
+    time_line = next(x for x in log.splitlines() if "[INFO] - time: " in x)
+    assert f"(total {m['total_seconds']:.1f} s)" in time_line
+    slowest = max(m["stage_seconds"], key=m["stage_seconds"].get)
+    assert f"{slowest} {m['stage_seconds'][slowest]:.1f} s" in time_line
+    assert "fitting MLP on moons by svi: 57 params" in log  # the lines before the summary
+    assert log.splitlines()[-1].endswith(lines[-1])
+
+
 def test_default_output_dir_and_console_script(cache_dir: Path, tmp_path: Path) -> None:
     """The installed ``bnnrun`` script, run from any directory, lands in ./outputs/runs/<name>."""
     script = Path(sys.executable).with_name("bnnrun")

@@ -167,3 +167,22 @@ def test_idx_dataset_with_ood_end_to_end(tmp_path: Path) -> None:
     assert len(first["per_class_accuracy"]) == 10
     for name in ("reliability", "class_variance", "most_uncertain", "ood_hist"):
         assert (tmp_path / "a" / f"{name}.png").is_file(), name
+
+
+def test_progress_bars_are_named_by_phase_and_silenced_by_the_runtime_flag(capsys) -> None:
+    """The MAP warm start's bar says ``warm start``, the SVI fit's says ``svi``;
+    ``runtime.progress=false`` draws neither."""
+    for progress in (True, False):
+        cfg = make_config(
+            *DIGITS_MLP, "inference.warm_start_epochs=1", f"runtime.progress={progress}"
+        )
+        data = load_dataset(cfg.dataset)
+        _, model, hp, program = build(cfg, data)
+        capsys.readouterr()
+        fit_epochs(cfg, data, model=model, hp=hp, program=program, key=jax.random.PRNGKey(0))
+        err = capsys.readouterr().err
+        if progress:
+            assert "warm start: " in err and "svi: " in err
+            assert err.index("warm start: ") < err.index("svi: ")
+        else:
+            assert err == ""

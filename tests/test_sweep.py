@@ -86,6 +86,25 @@ def test_impossible_combinations_are_left_out_not_failed(sweep) -> None:
     assert not list(root.glob("*hyperprior=half_normal*prior=flat*"))
 
 
+def test_sweep_reports_its_plan_and_each_jobs_progress(sweep) -> None:
+    """Only the swept overrides are named, the left-out combinations are one line, and each
+    job is counted k/N with its headline metric (its metrics.json's accuracy) and an ETA."""
+    root, proc = sweep
+    out = proc.stdout + proc.stderr
+    assert "\tvarying: dataset prior hyperprior\n" in out
+    assert "\tthe same in every job: debug=smoke\n" in out
+    assert out.count("left out") == 2  # the count in the plan's first line, then one line
+    assert "2 left out (impossible combinations), e.g. dataset=moons prior=flat " in out
+    runs = pd.read_csv(root / "summary.csv")
+    assert "job 1/6: dataset=moons prior=normal hyperprior=fixed\n" in out
+    for k in range(1, 7):
+        assert f"job {k}/6: " in out
+    first = metrics(root / "dataset=moons,debug=smoke,hyperprior=fixed,prior=normal")
+    assert f"job 1/6 ok: accuracy {first['accuracy']:.3f}, NLL {first['nll']:.4f}, ECE " in out
+    assert len(runs) == 6 and out.count("; ETA ") == 5 and "job 6/6 ok: " in out
+    assert out.rstrip().count("; done") == 1
+
+
 def test_a_key_the_chosen_option_lacks_is_an_impossible_combination(
     cache_dir: Path, tmp_path: Path
 ) -> None:

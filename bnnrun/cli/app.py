@@ -12,11 +12,13 @@ import gc
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from bnnrun.config import register_configs, to_run_config
 from bnnrun.config.compose import CONF_DIR
@@ -112,11 +114,25 @@ def _run_locked(cfg: DictConfig, run_dir: Path, *, multirun: bool, cpu_threads: 
         )
     if failure is not None:
         rundir.write_json(run_dir / rundir.METRICS, failure)
+        if not multirun:
+            _log_summary(failure, run_dir)
         return code
+    if not multirun:
+        _log_summary(record, run_dir)
     if record["status"] == "ok":
         return ExitCode.OK
     say(f"run {record['status']}: {record.get('error', '')} (see {run_dir})")
     return ExitCode.DIVERGED
+
+
+def _log_summary(record: dict[str, Any], run_dir: Path) -> None:
+    """Log the lines that end a single run (:func:`bnnrun.pipeline.summary.summary_lines`):
+    to the console and to ``bnnrun.log``."""
+    from bnnrun.pipeline.summary import summary_lines
+
+    files = [p.name for p in run_dir.iterdir() if p.is_file()]
+    for line in summary_lines(record, run_dir, files):
+        log.info("%s", line)
 
 
 _imports_frozen = False
@@ -142,6 +158,8 @@ def hydra_main(cfg: DictConfig) -> None:
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     threads = threads_per_job(hc.launcher) if multirun else None
-    code = run_job(cfg, Path(hc.runtime.output_dir), multirun=multirun, cpu_threads=threads)
+    # Log lines are written above the progress bars, never glued onto one.
+    with logging_redirect_tqdm():
+        code = run_job(cfg, Path(hc.runtime.output_dir), multirun=multirun, cpu_threads=threads)
     if code != ExitCode.OK and not multirun:
         sys.exit(code)

@@ -14,17 +14,49 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from bnnrun.analysis.compare import INPUTS
 from bnnrun.errors import BnnrunError, ExitCode
 
+#: Seeds of the guide draws: JAX's PRNGKey takes any, but bnnrun's seeds are NumPy's range.
+SEED_MAX = 2**32 - 1
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why the JSON cannot be written to ``path`` (a new file, or one replaced), or None."""
+    try:
+        if path.is_dir():
+            return "is a directory; give a file name"
+        parent = path.parent
+        if not parent.is_dir():
+            return f"its folder {parent} does not exist"
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        return str(exc.strerror)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"its folder {parent} is not writable"
+    if len(path.name.encode()) > 255:
+        return "the file name is longer than the file system allows"
+    return None
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line on stderr (no usage block) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        # Escaped: an argument may hold a newline or another control character.
+        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+        print(f"{self.prog}: error: {shown}", file=sys.stderr)
+        sys.exit(ExitCode.BAD_INPUT)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point of ``bnnrun-compare``; prints the comparison as JSON."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="bnnrun-compare",
         description="Distance between two finished runs' posterior predictive distributions: "
         "mean and max |dp| (total variation) and KL(A || B) over the same inputs.",
@@ -41,8 +73,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the SVI guide draws")
     parser.add_argument("--output", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args(argv)
+    for path in (args.run_a, args.run_b, args.output):
+        if path is not None and not str(path).isprintable():  # a newline would break the line
+            parser.error(f"{str(path)!r} holds characters that are not printable")
     if args.num_samples is not None and args.num_samples < 1:
         parser.error("--num-samples must be >= 1")
+    if not 0 <= args.seed <= SEED_MAX:
+        parser.error(f"--seed must be an integer in [0, {SEED_MAX}]")
+    if args.output is not None and (problem := _unwritable(args.output)):
+        print(f"bnnrun-compare: error: --output {args.output}: {problem}", file=sys.stderr)
+        return ExitCode.BAD_INPUT
     from bnnrun import rundir
     from bnnrun.pipeline.compare import compare_runs
     from bnnrun.runtime import configure_jax
@@ -60,7 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bnnrun-compare: error: {exc}", file=sys.stderr)
         return exc.exit_code
     if args.output is not None:
-        rundir.write_json(args.output, result)
+        try:
+            rundir.write_json(args.output, result)
+        except OSError as exc:  # the path changed since the check above
+            print(f"bnnrun-compare: error: --output {args.output}: {exc}", file=sys.stderr)
+            return ExitCode.BAD_INPUT
     print(json.dumps(result, indent=2))
     return ExitCode.OK
 

@@ -98,7 +98,16 @@ def check_args(args: Sequence[str], *, conf_dir: Path) -> Path | None:
             option, key = absent
             raise ConfigError(f"every combination of this sweep sets {key}, which {option} has not")
         return None
-    cfg = compose_config(parsed.overrides, conf_dir=conf_dir)
+    return check_run(compose_config(parsed.overrides, conf_dir=conf_dir))
+
+
+def check_run(cfg: DictConfig) -> Path | None:
+    """Raise if the single run of the composed ``cfg`` (``hydra`` node included) cannot start:
+    a value, a combination, its experiment's own checks, its inputs or its run directory.
+
+    Returns:
+        The run's directory, where it does not depend on the time; else None.
+    """
     run_cfg = to_run_config(without_hydra(cfg))
     ensure_fresh(Path(cfg.hydra.run.dir))
     check_experiment(run_cfg, cfg.hydra)

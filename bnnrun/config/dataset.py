@@ -10,7 +10,7 @@ from typing import Any
 
 from omegaconf import MISSING
 
-from bnnrun.config.checks import require
+from bnnrun.config.checks import require, require_split, split_sizes
 from bnnrun.errors import ConfigError
 
 
@@ -45,6 +45,15 @@ class MoonsConfig:
         require(
             0 < self.test_fraction < 1, "dataset.test_fraction", "in (0, 1)", self.test_fraction
         )
+        # The split is stratified: each part needs a point of each of the two classes.
+        require_split(
+            self.n_samples,
+            self.test_fraction,
+            key="dataset.test_fraction",
+            per_part=2,
+            what="points (one per class)",
+            got=self.test_fraction,
+        )
 
 
 @dataclass
@@ -66,6 +75,12 @@ class CirclesConfig(MoonsConfig):
 
 #: Every image data set (digits, MNIST, Fashion-MNIST) has ten classes, labelled 0-9.
 IMAGE_CLASSES = 10
+
+#: Images of each digit 0-9 in scikit-learn's digits, which bound the stratified splits.
+DIGITS_PER_CLASS = (178, 182, 177, 183, 181, 182, 181, 179, 174, 180)
+
+#: Rows of scikit-learn's diabetes data.
+DIABETES_ROWS = 442
 
 
 def _check_classes(classes: list[int] | None, dataset: str) -> None:
@@ -123,6 +138,7 @@ class DigitsConfig:
             self.validation_fraction,
         )
         _check_classes(self.classes, self.name)
+        self._check_splits()
         if self.train_size is not None:
             num_classes = IMAGE_CLASSES if self.classes is None else len(self.classes)
             require(
@@ -130,6 +146,40 @@ class DigitsConfig:
                 "dataset.train_size",
                 f"an integer >= {num_classes} (one image per class: the subset is stratified) "
                 "or null",
+                self.train_size,
+            )
+
+    def _check_splits(self) -> None:
+        """Each stratified split (test, then validation, then the ``train_size`` subset) must
+        leave one image per class in each of its parts, as scikit-learn requires."""
+        classes = range(IMAGE_CLASSES) if self.classes is None else self.classes
+        k, n = len(classes), sum(DIGITS_PER_CLASS[c] for c in classes)
+        what = "images (one per class)"
+        require_split(
+            n,
+            self.test_fraction,
+            key="dataset.test_fraction",
+            per_part=k,
+            what=what,
+            got=self.test_fraction,
+        )
+        rest = split_sizes(n, self.test_fraction)[0]
+        if self.validation_fraction > 0:
+            require_split(
+                rest,
+                self.validation_fraction / (1 - self.test_fraction),
+                key="dataset.validation_fraction",
+                per_part=k,
+                what=what,
+                got=self.validation_fraction,
+            )
+            rest = split_sizes(rest, self.validation_fraction / (1 - self.test_fraction))[0]
+        if self.train_size is not None and self.train_size < rest:
+            require(
+                rest - self.train_size >= k,
+                "dataset.train_size",
+                f"at least {rest}, or at most {rest - k}: the stratified subset of the {rest} "
+                f"training images must leave out at least one per class",
                 self.train_size,
             )
 
@@ -400,6 +450,14 @@ class DiabetesConfig:
 
     def __post_init__(self) -> None:
         _check_fraction(self.test_fraction)
+        require_split(
+            DIABETES_ROWS,
+            self.test_fraction,
+            key="dataset.test_fraction",
+            per_part=2,
+            what="rows",
+            got=self.test_fraction,
+        )
 
 
 #: Data sets whose task is regression whatever their settings, by config name.

@@ -8,7 +8,7 @@ from typing import Any
 from omegaconf import MISSING
 
 from bnnrun.config.analysis import AnalysisConfig
-from bnnrun.config.checks import require
+from bnnrun.config.checks import check_numbers, require
 from bnnrun.config.runtime import RuntimeConfig
 
 
@@ -50,3 +50,5 @@ class Config:
 
     def __post_init__(self) -> None:
         require(self.seed >= 0, "seed", "an integer >= 0", self.seed)
+        # Every group's schema is built by now: check every number of the run at once.
+        check_numbers(self)

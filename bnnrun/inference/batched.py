@@ -87,11 +87,13 @@ def _drive(
     progress: bool,
     t_start: float,
     losses: list[list[np.ndarray]],
+    desc: str = "svi",
 ) -> list[Member]:
     """Run ``chunks`` for every member; a member's trace ends at its first non-finite ELBO.
 
     ``losses`` (one list of chunk losses per member) is shared with the caller so that a
-    chunk generator can read the traces so far. Stops early once every member diverged.
+    chunk generator can read the traces so far. Stops early once every member diverged. The
+    progress bar is named ``desc`` (the phase) and the number of members, e.g. ``svi x4``.
     """
     init_s = time.perf_counter() - t_start
     size = len(errors)
@@ -99,7 +101,9 @@ def _drive(
     diverged_at: list[int | None] = [None] * size
     done = 0
     compile_s = run_s = 0.0
-    bar = tqdm(total=num_steps, disable=not progress, unit="step", desc=f"svi x{size}", leave=False)
+    bar = tqdm(
+        total=num_steps, disable=not progress, unit="step", desc=f"{desc} x{size}", leave=False
+    )
     try:
         for length, run in chunks:
             t0 = time.perf_counter()
@@ -160,6 +164,7 @@ def fit_svi_members(
     num_steps: int,
     chunk_size: int,
     progress: bool = False,
+    desc: str = "svi",
 ) -> list[Member]:
     """:func:`~bnnrun.inference.program.fit_svi` for each ``(hp, key)`` pair, as one program.
 
@@ -197,6 +202,7 @@ def fit_svi_members(
         progress=progress,
         t_start=t_start,
         losses=[[] for _ in hps],
+        desc=desc,
     )
 
 
@@ -213,6 +219,7 @@ def fit_svi_epochs_members(
     chunk_size: int,
     init_params: Sequence[dict[str, jax.Array] | None] | None = None,
     progress: bool = False,
+    desc: str = "svi",
 ) -> list[Member]:
     """:func:`~bnnrun.inference.program.fit_svi_epochs` for each ``(hp, key)`` pair, as one
     program: each member shuffles the data by its own key, as its single fit would."""
@@ -277,4 +284,5 @@ def fit_svi_epochs_members(
         progress=progress,
         t_start=t_start,
         losses=losses,
+        desc=desc,
     )

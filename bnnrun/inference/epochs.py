@@ -119,6 +119,7 @@ def fit_epochs(
             key=key_warm,
             num_epochs=inf.warm_start_epochs,
             **common,
+            desc="warm start",
         )
         if warm.status != "ok":
             return EpochFit(fit=warm, warm_start=warm)
@@ -175,6 +176,7 @@ def fit_epochs_members(
                 keys=[k[0] for k in split],
                 num_epochs=inf.warm_start_epochs,
                 **common,
+                desc="warm start",
             )
         )
         batch = min(inf.batch_size or len(data.y_train), len(data.y_train))

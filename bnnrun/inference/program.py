@@ -335,11 +335,13 @@ def _drive(
     on_chunk: OnChunk | None,
     t_start: float,
     losses: list[np.ndarray],
+    desc: str = "svi",
 ) -> FitResult:
     """Run ``chunks`` in order, checking each chunk's ELBO and reporting between chunks.
 
     ``chunks`` must start at the resumed step (or 0); ``losses`` is shared with the caller so
-    that a chunk generator can read the trace so far.
+    that a chunk generator can read the trace so far. ``desc`` names the fit's phase on its
+    progress bar.
     """
     init_s = time.perf_counter() - t_start  # callers start the clock, then set up the state
     done = 0 if resume is None else resume.step
@@ -347,7 +349,7 @@ def _drive(
     compile_s = run_s = 0.0
     diverged_at: int | None = None
     bar = tqdm(
-        total=num_steps, initial=done, disable=not progress, unit="step", desc="svi", leave=False
+        total=num_steps, initial=done, disable=not progress, unit="step", desc=desc, leave=False
     )
     try:
         for length, run in chunks:
@@ -416,6 +418,7 @@ def fit_svi(
     progress: bool = False,
     resume: Checkpoint | None = None,
     on_chunk: OnChunk | None = None,
+    desc: str = "svi",
 ) -> FitResult:
     """Run ``num_steps`` of SVI on all of ``x``, ``y`` in compiled chunks of ``chunk_size``
     steps (``lax.scan``).
@@ -427,6 +430,7 @@ def fit_svi(
             same program, data, ``num_steps`` and ``chunk_size``) instead of from step 0.
         on_chunk: called after every finite chunk as ``on_chunk(state, steps_done, losses)``,
             ``losses`` being the per-step losses (negative ELBO) so far, chunk by chunk.
+        desc: the progress bar's name (the fit's phase: ``"svi"``, ``"warm start"``).
     """
     t_start = time.perf_counter()
     x, y = jax.device_put(x), jax.device_put(y)  # jnp.asarray compiles a copy per shape
@@ -452,6 +456,7 @@ def fit_svi(
         on_chunk=on_chunk,
         t_start=t_start,
         losses=losses,
+        desc=desc,
     )
 
 
@@ -500,6 +505,7 @@ def fit_svi_epochs(
     progress: bool = False,
     resume: Checkpoint | None = None,
     on_chunk: OnChunk | None = None,
+    desc: str = "svi",
 ) -> FitResult:
     """Minibatch SVI for ``num_epochs`` epochs over ``x``, ``y`` (``[N, ...]``, ``[N]``).
 
@@ -510,7 +516,8 @@ def fit_svi_epochs(
     advances the progress bar once per chunk of at most ``chunk_size`` steps, never across an
     epoch's end. Stops early, with status ``"diverged"``, in the first chunk with a non-finite
     ELBO. ``resume`` and ``on_chunk`` work as in :func:`fit_svi`: chunk boundaries sit at the
-    same steps in every fit with the same epochs, batch and chunk size.
+    same steps in every fit with the same epochs, batch and chunk size; ``desc`` names the
+    progress bar (the fit's phase: ``"svi"``, ``"warm start"``).
     """
     if loop not in ("scan", "step"):
         raise ValueError(f"loop must be 'scan' or 'step' (resolve 'auto' first), not {loop!r}")
@@ -568,4 +575,5 @@ def fit_svi_epochs(
         on_chunk=on_chunk,
         t_start=t_start,
         losses=losses,
+        desc=desc,
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from bnnrun import rundir
 from bnnrun.analysis.compare import predictive_distance, regression_distance
 from bnnrun.analysis.figures import input_grid
 from bnnrun.analysis.regression import variance_split
@@ -43,6 +44,30 @@ def _summary(
     return (pred.mean(axis=0),), pred.shape[0]
 
 
+def _check_finished(name: str, run: Path) -> None:
+    """Raise :class:`ConfigError` unless ``run`` holds a finished (``ok``) run."""
+    try:
+        found = (run / rundir.METRICS).is_file()
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        raise ConfigError(f"{name}={run}: {exc.strerror}") from None
+    if not found:
+        raise ConfigError(f"{name}={run} is not a finished bnnrun run (no {rundir.METRICS})")
+    try:
+        record = rundir.read_metrics(run)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{name}={run}: its {rundir.METRICS} cannot be read ({exc})") from None
+    if not isinstance(record, dict):
+        raise ConfigError(f"{name}={run}: its {rundir.METRICS} is not a JSON object")
+    if not rundir.is_finished(record):
+        error = " ".join(str(record.get("error") or "").split())
+        raise ConfigError(
+            f"{name}={run} is not a finished run: it ended with status "
+            f"{record.get('status')!r}"
+            + (f" ({error})" if error else "")
+            + "; compare runs that finished (status ok)"
+        )
+
+
 def compare_runs(
     run_a: Path,
     run_b: Path,
@@ -67,10 +92,15 @@ def compare_runs(
     """
     fitted = []
     for name, run in (("RUN_A", run_a), ("RUN_B", run_b)):
-        if not (Path(run) / "metrics.json").is_file():
-            raise ConfigError(f"{name}={run} is not a finished bnnrun run (no metrics.json)")
+        _check_finished(name, Path(run))
         fitted.append(load_run(Path(run)))
     a, b = fitted
+    shape_a, shape_b = a.data.x_train.shape[1:], b.data.x_train.shape[1:]
+    if shape_a != shape_b:
+        raise ConfigError(
+            f"RUN_A's inputs have shape {shape_a} and RUN_B's {shape_b}: compare runs whose "
+            "inputs have the same shape"
+        )
     x = _inputs(a, inputs)
     if inputs != "grid" and not np.array_equal(x, _inputs(b, inputs)):
         raise ConfigError(

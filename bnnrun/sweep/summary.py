@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 
+from bnnrun.errors import DataError
 from bnnrun.rundir import read_metrics
 from bnnrun.sweep.figures import shown_metrics
 from bnnrun.sweep.resume import NOT_COMPARED
@@ -170,19 +172,80 @@ def _override_values(lines: Iterable[str]) -> dict[str, Any]:
 
 
 def _read_yaml(path: Path) -> Any:
-    with open(path) as f:
-        return yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    """The YAML file at ``path``.
+
+    Raises:
+        DataError: it is not valid YAML (or not text).
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            return yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(
+            f"{path} is not valid YAML ({first}): fix or remove the job's directory"
+        ) from None
+
+
+def _job_config(path: Path) -> dict[str, Any]:
+    """A job's ``.hydra/config.yaml``, checked to hold what the summary reads from it.
+
+    Raises:
+        DataError: it does not.
+    """
+    cfg = _read_yaml(path)
+    ok = isinstance(cfg, dict) and "seed" in cfg
+    ok = ok and all(isinstance(cfg.get(group), dict) for group, _ in CHOICES.values())
+    if not ok:
+        needs = ", ".join(f"{group}.{k}" for group, k in CHOICES.values())
+        raise DataError(
+            f"{path} is not a job's config (it needs {needs} and seed): fix or remove the "
+            "job's directory"
+        )
+    return cfg
+
+
+def _job_overrides(path: Path) -> dict[str, Any]:
+    """The values of a job's ``.hydra/overrides.yaml`` (see :func:`_override_values`).
+
+    Raises:
+        DataError: it is not a list of overrides.
+    """
+    lines = _read_yaml(path) or []
+    try:
+        if not isinstance(lines, list) or not all(isinstance(x, str) for x in lines):
+            raise ValueError("not a list of strings")
+        return _override_values(lines)
+    except (ValueError, HydraException) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(
+            f"{path} is not a list of overrides ({first}): fix or remove the job's directory"
+        ) from None
+
+
+def _job_record(run_dir: Path) -> dict[str, Any]:
+    """A job's ``metrics.json``; one that is missing, or not a JSON object of UTF-8 text, reads
+    as status ``missing`` or ``unreadable``."""
+    try:
+        record = read_metrics(run_dir)
+    except (UnicodeDecodeError, OSError) as exc:  # bytes that are not text, a directory
+        return {"status": "unreadable", "error": f"metrics.json cannot be read: {exc}"}
+    if record is None or record == {}:
+        return {"status": "missing", "error": MISSING_ERROR}
+    if not isinstance(record, dict):
+        return {"status": "unreadable", "error": "metrics.json is not a JSON object"}
+    return record
 
 
 def read_job(root: Path, run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """One job: (its configuration: choices, overrides and seed; its outcome: status, error,
     the single values of its ``metrics.json`` and its directory relative to ``root``; its
     ``dataset`` group as Hydra saved it, interpolations such as ``${seed}`` unresolved)."""
-    cfg = _read_yaml(run_dir / HYDRA_DIR / "config.yaml")
-    key: dict[str, Any] = {col: cfg[group][k] for col, (group, k) in CHOICES.items()}
-    key.update(_override_values(_read_yaml(run_dir / HYDRA_DIR / "overrides.yaml") or []))
+    cfg = _job_config(run_dir / HYDRA_DIR / "config.yaml")
+    key: dict[str, Any] = {col: cfg[group].get(k) for col, (group, k) in CHOICES.items()}
+    key.update(_job_overrides(run_dir / HYDRA_DIR / "overrides.yaml"))
     key["seed"] = cfg["seed"]
-    record = read_metrics(run_dir) or {"status": "missing", "error": MISSING_ERROR}
+    record = _job_record(run_dir)
     outcome: dict[str, Any] = {"status": record.get("status"), "error": record.get("error") or ""}
     outcome.update(
         (k, v)

@@ -108,6 +108,12 @@ class BnnrunSweeper(BasicSweeper):
         from bnnrun.errors import ExitCode, say
 
         super().__init__(max_batch_size=max_batch_size, params=params)
+        if isinstance(interval_points, bool) or interval_points < 2:
+            say(
+                f"hydra.sweeper.interval_points={interval_points} is not allowed: it must be an "
+                "integer >= 2 (the points of each interval, both ends included)"
+            )
+            sys.exit(ExitCode.BAD_INPUT)
         self.interval_points = interval_points
         if batch is not None and (isinstance(batch, bool) or batch < 1):
             say(
@@ -185,8 +191,7 @@ class BnnrunSweeper(BasicSweeper):
             len(impossible),
             time.perf_counter() - tic,
         )
-        for overrides in impossible:
-            log.info("\tleft out: %s", " ".join(overrides))
+        self._log_plan(to_run, done, impossible)
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -203,10 +208,35 @@ class BnnrunSweeper(BasicSweeper):
             returns.append(self._launch(start, batch))
         return returns
 
+    def _log_plan(
+        self, to_run: Sequence[Job], done: Sequence[Job], impossible: Sequence[list[str]]
+    ) -> None:
+        """Log which overrides vary and which are the same in every job, and the impossible
+        combinations compactly; set up the ``job k/N`` progress of :meth:`_launch`."""
+        from bnnrun.sweep.progress import SweepProgress, constants, left_out, varying_keys
+
+        grid = [*(j.overrides for j in (*to_run, *done)), *impossible]
+        keys = varying_keys(grid)
+        log.info("\tvarying: %s", " ".join(keys) or "nothing")
+        log.info("\tthe same in every job: %s", constants(grid, keys) or "nothing")
+        if impossible:
+            log.info("\t%s", left_out(impossible, keys))
+        self._progress = SweepProgress(len(to_run), keys, start=time.perf_counter())
+
     def _launch(self, start: int, batch: list[list[str]]) -> Sequence[JobReturn]:
+        from bnnrun.rundir import read_metrics
+
         assert self.launcher is not None
+        progress = getattr(self, "_progress", None)
+        for overrides in batch if progress is not None else ():
+            log.info("%s", progress.job_started(overrides))
         results = self.launcher.launch(batch, initial_job_idx=start)
         for r in results:
+            if progress is not None:
+                hc = r.hydra_cfg
+                out = None if hc is None else OmegaConf.select(hc, "hydra.runtime.output_dir")
+                record = None if out is None else read_metrics(Path(out))
+                log.info("%s", progress.job_finished(record, time.perf_counter()))
             _ = r.return_value  # re-raises a job's exception, as the basic sweeper does
         return results
 
