@@ -50,14 +50,14 @@ def main() -> None:
     import jax
     import jax.numpy as jnp
     import optax
+    from baseline import deterministic_rate, svi_rate
     from numpyro.infer import SVI, Trace_ELBO
     from numpyro.optim import optax_to_numpyro
 
     from bnnrun.config import to_run_config
     from bnnrun.config.compose import CONF_DIR, compose_config, without_hydra
     from bnnrun.data import load_dataset
-    from bnnrun.inference.program import fit_svi
-    from bnnrun.pipeline.build import build
+    from bnnrun.pipeline.build import build, guide_for
 
     cfg = to_run_config(
         without_hydra(compose_config(["runtime.progress=false"], conf_dir=CONF_DIR))
@@ -69,38 +69,17 @@ def main() -> None:
     steps = args.steps - args.steps % chunk
 
     # Deterministic network: same shape, same chunked scan, Adam at the same learning rate.
-    tx = optax.adam(cfg.inference.optimizer.lr)
+    lr = cfg.inference.optimizer.lr
 
     def loss_fn(params):
         logp = jax.nn.log_softmax(net.apply(params, x))
         return -jnp.take_along_axis(logp, y[:, None], axis=1).mean()
 
-    def det_step(carry, _):
-        params, opt = carry
-        loss, grads = jax.value_and_grad(loss_fn)(params)
-        updates, opt = tx.update(grads, opt, params)
-        return (optax.apply_updates(params, updates), opt), loss
+    run_deterministic = deterministic_rate(net, loss_fn, lr=lr, chunk=chunk, steps=steps)
+    run_bnnrun = svi_rate(program, x, y, hp, chunk=chunk, steps=steps)
 
-    det_chunk = jax.jit(lambda c: jax.lax.scan(det_step, c, None, length=chunk))
-    params0 = net.init(jax.random.PRNGKey(0))
-    det_state = (params0, tx.init(params0))
-    jax.block_until_ready(det_chunk(det_state))
-
-    def run_deterministic() -> float:
-        state = det_state
-        t0 = time.perf_counter()
-        for _ in range(steps // chunk):
-            state, losses = det_chunk(state)
-        jax.block_until_ready(losses)
-        return steps / (time.perf_counter() - t0)
-
-    def run_bnnrun() -> float:
-        fit = fit_svi(
-            program, x, y, hp, key=jax.random.PRNGKey(0), num_steps=steps, chunk_size=chunk
-        )
-        return fit.steps_per_second
-
-    numpyro_svi = SVI(model, program.guide, optax_to_numpyro(tx), Trace_ELBO())
+    # A guide of its own: the program's was set up inside a compiled trace (SVIProgram.init).
+    numpyro_svi = SVI(model, guide_for(model, cfg), optax_to_numpyro(optax.adam(lr)), Trace_ELBO())
     ref_steps = min(steps, 5000)  # SVI.run is slow; fewer steps give the same rate
 
     def run_numpyro() -> float:

@@ -76,14 +76,12 @@ def write_uci(root: Path, *, rows: int, splits: int, train: int, seed: int = 0) 
 
 def step_speed(data_dir: Path, *, steps: int, repeats: int) -> dict:
     """Steps per second of bnnrun's SVI step and of the deterministic step, interleaved."""
-    import jax
     import jax.numpy as jnp
-    import optax
+    from baseline import deterministic_rate, svi_rate
 
     from bnnrun.config import to_run_config
     from bnnrun.config.compose import CONF_DIR, compose_config, without_hydra
     from bnnrun.data import load_dataset
-    from bnnrun.inference.program import fit_svi
     from bnnrun.model.nets import num_params
     from bnnrun.pipeline.build import build
 
@@ -95,48 +93,19 @@ def step_speed(data_dir: Path, *, steps: int, repeats: int) -> dict:
     chunk = cfg.inference.chunk_size
     steps -= steps % chunk
 
-    tx = optax.adam(cfg.inference.optimizer.lr)
-
     def loss_fn(params):
         return jnp.mean((net.apply(params, x)[:, 0] - y) ** 2)
 
-    def det_step(carry, _):
-        params, opt = carry
-        loss, grads = jax.value_and_grad(loss_fn)(params)
-        updates, opt = tx.update(grads, opt, params)
-        return (optax.apply_updates(params, updates), opt), loss
-
-    det_chunk = jax.jit(lambda c: jax.lax.scan(det_step, c, None, length=chunk))
-    params0 = net.init(jax.random.PRNGKey(0))
-    det_state = (params0, tx.init(params0))
-    jax.block_until_ready(det_chunk(det_state))
-
-    def run_deterministic() -> float:
-        state = det_state
-        t0 = time.perf_counter()
-        for _ in range(steps // chunk):
-            state, losses = det_chunk(state)
-        jax.block_until_ready(losses)
-        return steps / (time.perf_counter() - t0)
-
-    def run_bnnrun() -> float:
-        fit = fit_svi(
-            program, x, y, hp, key=jax.random.PRNGKey(0), num_steps=steps, chunk_size=chunk
-        )
-        assert fit.status == "ok", fit.status
-        return fit.steps_per_second
+    lr = cfg.inference.optimizer.lr
+    run_deterministic = deterministic_rate(net, loss_fn, lr=lr, chunk=chunk, steps=steps)
+    run_bnnrun = svi_rate(program, x, y, hp, chunk=chunk, steps=steps)
 
     map_cfg = to_run_config(
         without_hydra(compose_config([*overrides, "inference.guide=delta"], conf_dir=CONF_DIR))
     )
     map_program = build(map_cfg, data).program
 
-    def run_map() -> float:
-        fit = fit_svi(
-            map_program, x, y, hp, key=jax.random.PRNGKey(0), num_steps=steps, chunk_size=chunk
-        )
-        assert fit.status == "ok", fit.status
-        return fit.steps_per_second
+    run_map = svi_rate(map_program, x, y, hp, chunk=chunk, steps=steps)
 
     variants: dict[str, Callable[[], float]] = {
         "deterministic": run_deterministic,
