@@ -5,8 +5,10 @@
 #   2. bench/svi_speed.py: SVI step time against a deterministic network of the same shape;
 #   3. bench/cnn_speed.py: the paper's CNN, SVI vs deterministic step, loop and predictive strategies;
 #   4. bench/quality.py --only fashion_mnist: the paper's CNN on Fashion-MNIST (needs its files);
-#   5. bench/batched_speed.py: the paper's grid over 10 seeds fitted as one program per
-#      configuration, against one fit at a time; and small sweeps end to end, both ways.
+#   5. bench/batched_speed.py: 4 configurations of the paper's grid over 10 seeds, fitted as one
+#      program per configuration, against one fit at a time; and small sweeps end to end, both
+#      ways (about 5 minutes on an H200, mostly compilation; BATCHED_GRID=paper for all 26
+#      configurations, which took over 7 minutes there).
 # Before them, smoke-sized runs of every code path (CNN epochs, NUTS, non-centred scales, a
 # transfer sweep) check that each compiles and runs on the GPU.
 #
@@ -37,7 +39,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 gpu=(runtime.platform=gpu runtime.progress=false)
 batched() {
     step 420 "batched_speed" "$py" bench/batched_speed.py --platform gpu --steps 10000 \
-        --seeds 10 --grid "${BATCHED_GRID:-paper}" --sweeps --sweep-grid small --out "$out/batched_speed-gpu.json"
+        --seeds 10 --grid "${BATCHED_GRID:-small}" --sweeps --sweep-grid small --out "$out/batched_speed-gpu.json"
 }
 if [ "${2:-}" = batched ]; then batched; exit 0; fi
 step 120 "smoke: CNN by epochs" "$py" -m bnnrun debug=smoke_images dataset=digits \

@@ -117,6 +117,7 @@ def test_a_member_that_cannot_start_is_left_out() -> None:
     _assert_same_fit(together[1], _alone(cfg, data, built, 0))
 
 
+@pytest.mark.slow
 def test_epoch_members_with_a_warm_start_agree_with_their_fits_alone() -> None:
     """Minibatch epochs, each member shuffling by its own seed, after a MAP warm start."""
     cfg, data, built = _built(
@@ -140,6 +141,7 @@ def test_epoch_members_with_a_warm_start_agree_with_their_fits_alone() -> None:
         assert fit.fit.num_steps == 3 * (len(data.y_train) // 100)
 
 
+@pytest.mark.slow
 def test_members_of_a_lowrank_guide_agree_with_their_fits_alone() -> None:
     """The guides over one flat latent vector start eagerly; their members too."""
     cfg, data, built = _built("inference.guide=lowrank")

@@ -269,8 +269,10 @@ class BnnrunSweeper(BasicSweeper):
                 groups.setdefault(key, []).append(job)
         for reason in sorted(why_not):
             log.info("fitting alone: %s", reason)
-        out = alone + [g[i : i + self.batch] if self.batch else g for g in groups.values()
-                       for i in range(0, len(g), self.batch or len(g))]  # fmt: skip
+        out = list(alone)
+        for group in groups.values():
+            size = self.batch or len(group)  # null: memory decides (fit_together)
+            out += [group[i : i + size] for i in range(0, len(group), size)]
         return sorted(out, key=lambda g: g[0].num)
 
     def _fit_together(self, group: Sequence[Job]) -> None:
