@@ -28,7 +28,13 @@ from numpyro.infer.svi import SVIState
 from tqdm.auto import tqdm
 
 from bnnrun.errors import ModelError
-from bnnrun.inference.program import FitResult, SVIProgram, epoch_batches, steps_per_epoch
+from bnnrun.inference.program import (
+    FitResult,
+    SVIProgram,
+    epoch_batches,
+    full_batch_chunks,
+    steps_per_epoch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -183,20 +189,13 @@ def fit_svi_members(
         return list(errors)  # type: ignore[arg-type]
     hp = stack(hps)
 
-    def chunks() -> Iterator[Chunk]:
-        for done in range(0, num_steps, chunk_size):
-            length = min(chunk_size, num_steps - done)
-
-            def run(s: SVIState, length: int = length) -> tuple[SVIState, jax.Array, float]:
-                runner, c = program.compiled_chunk(s, x, y, hp, length=length, members=True)
-                return (*runner(s, x, y, hp), c)
-
-            yield length, run
-
+    chunks = full_batch_chunks(
+        program, x, y, hp, start=0, num_steps=num_steps, chunk_size=chunk_size, members=True
+    )
     return _drive(
         program,
         states,
-        chunks(),
+        chunks,
         errors=errors,
         num_steps=num_steps,
         progress=progress,

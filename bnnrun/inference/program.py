@@ -436,20 +436,18 @@ def fit_svi(
     x, y = jax.device_put(x), jax.device_put(y)  # jnp.asarray compiles a copy per shape
     state, losses = _start(program, key, x, y, hp, init_params=None, resume=resume)
 
-    def chunks() -> Iterator[Chunk]:
-        for done in range(0 if resume is None else resume.step, num_steps, chunk_size):
-            length = min(chunk_size, num_steps - done)
-
-            def run(s: SVIState, length: int = length) -> tuple[SVIState, jax.Array, float]:
-                runner, c = program.compiled_chunk(s, x, y, hp, length=length)
-                return (*runner(s, x, y, hp), c)
-
-            yield length, run
-
     return _drive(
         program,
         state,
-        chunks(),
+        full_batch_chunks(
+            program,
+            x,
+            y,
+            hp,
+            start=0 if resume is None else resume.step,
+            num_steps=num_steps,
+            chunk_size=chunk_size,
+        ),
         num_steps=num_steps,
         resume=resume,
         progress=progress,
@@ -458,6 +456,29 @@ def fit_svi(
         losses=losses,
         desc=desc,
     )
+
+
+def full_batch_chunks(
+    program: SVIProgram,
+    x: jax.Array,
+    y: jax.Array,
+    hp: Any,
+    *,
+    start: int,
+    num_steps: int,
+    chunk_size: int,
+    members: bool = False,
+) -> Iterator[Chunk]:
+    """The chunks of a full-batch fit from step ``start`` to ``num_steps``, each at most
+    ``chunk_size`` steps of the compiled scan (``members``: of many fits at once)."""
+    for done in range(start, num_steps, chunk_size):
+        length = min(chunk_size, num_steps - done)
+
+        def run(s: SVIState, length: int = length) -> tuple[SVIState, jax.Array, float]:
+            runner, c = program.compiled_chunk(s, x, y, hp, length=length, members=members)
+            return (*runner(s, x, y, hp), c)
+
+        yield length, run
 
 
 def steps_per_epoch(num_data: int, batch_size: int | None) -> int:

@@ -47,24 +47,30 @@ def mean_std(row: pd.Series, metric: str, digits: int = 3) -> str:
     return f"{row[f'{metric}_mean']:.{digits}f} ± {row[f'{metric}_std']:.{digits}f}"
 
 
-def paper_grid() -> str:
-    """Accuracy mean ± std over seeds (NLL mean), prior x hyperprior, per data set."""
-    table = by_config("paper_grid")
+def prior_grid(frame: pd.DataFrame, cell: Callable[[pd.DataFrame], str]) -> str:
+    """One Markdown table per data set, prior x hyperprior, each cell ``cell(rows)`` of that
+    combination's rows of ``frame`` ("—" where it has none)."""
     out = []
     for dataset in ("moons", "circles"):
         rows = []
         for prior in PRIORS:
             cells = [f"`{prior}`"]
             for hyper in HYPERPRIORS:
-                hit = select(table, dataset=dataset, prior=prior, hyperprior=hyper)
-                if hit.empty:
-                    cells.append("—")
-                    continue
-                r = hit.iloc[0]
-                cells.append(f"{mean_std(r, 'accuracy')} ({r['nll_mean']:.3f})")
+                hit = select(frame, dataset=dataset, prior=prior, hyperprior=hyper)
+                cells.append("—" if hit.empty else cell(hit))
             rows.append(cells)
         out.append(f"**{dataset}**\n\n" + markdown(["prior", *HYPERPRIORS], rows))
     return "\n\n".join(out)
+
+
+def paper_grid() -> str:
+    """Accuracy mean ± std over seeds (NLL mean), prior x hyperprior, per data set."""
+
+    def cell(hit: pd.DataFrame) -> str:
+        r = hit.iloc[0]
+        return f"{mean_std(r, 'accuracy')} ({r['nll_mean']:.3f})"
+
+    return prior_grid(by_config("paper_grid"), cell)
 
 
 def _ci(row: pd.Series, metric: str, digits: int = 3) -> str:
@@ -78,18 +84,7 @@ def _ci(row: pd.Series, metric: str, digits: int = 3) -> str:
 def paper_grid_10() -> str:
     """Accuracy mean [95% t interval] over seeds 0-9, **B** where the seeds are bimodal; per
     data set, prior x hyperprior."""
-    table = by_config("paper_grid_10")
-    out = []
-    for dataset in ("moons", "circles"):
-        rows = []
-        for prior in PRIORS:
-            cells = [f"`{prior}`"]
-            for hyper in HYPERPRIORS:
-                hit = select(table, dataset=dataset, prior=prior, hyperprior=hyper)
-                cells.append("—" if hit.empty else _ci(hit.iloc[0], "accuracy"))
-            rows.append(cells)
-        out.append(f"**{dataset}**\n\n" + markdown(["prior", *HYPERPRIORS], rows))
-    return "\n\n".join(out)
+    return prior_grid(by_config("paper_grid_10"), lambda hit: _ci(hit.iloc[0], "accuracy"))
 
 
 def paper_grid_10_verdict() -> str:
@@ -124,20 +119,11 @@ def paper_grid_10_verdict() -> str:
 
 def paper_grid_seeds() -> str:
     """Test accuracy of every run of the paper's grid, seeds 0 / 1 / 2."""
-    frame = runs("paper_grid")
-    out = []
-    for dataset in ("moons", "circles"):
-        rows = []
-        for prior in PRIORS:
-            cells = [f"`{prior}`"]
-            for hyper in HYPERPRIORS:
-                hit = select(frame, dataset=dataset, prior=prior, hyperprior=hyper)
-                hit = hit.sort_values("seed")
-                accs = " / ".join(f"{a:.3f}" for a in hit.accuracy)
-                cells.append(accs or "—")
-            rows.append(cells)
-        out.append(f"**{dataset}**\n\n" + markdown(["prior", *HYPERPRIORS], rows))
-    return "\n\n".join(out)
+
+    def cell(hit: pd.DataFrame) -> str:
+        return " / ".join(f"{a:.3f}" for a in hit.sort_values("seed").accuracy)
+
+    return prior_grid(runs("paper_grid"), cell)
 
 
 def moons_inverse_gamma_seeds() -> str:
