@@ -98,9 +98,10 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
         frame.to_csv(tmp, index=False)
 
 
-def save_figure(path: Path, fig: Figure) -> None:
+def save_figure(path: Path, fig: Figure, *, dpi: int = 150) -> None:
+    """Save ``fig`` in the format its suffix names (``.png``, ``.pdf``, ``.svg``) at ``dpi``."""
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip("."), dpi=120, bbox_inches="tight")
+        fig.savefig(tmp, format=path.suffix.lstrip("."), dpi=dpi, bbox_inches="tight")
 
 
 def save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
@@ -114,13 +115,39 @@ def save_netcdf(path: Path, data: Any) -> None:
         data.to_netcdf(str(tmp))
 
 
+#: The first bytes of an ``.npz`` file (a zip archive; an empty one starts with its end
+#: record) and of a single ``.npy`` array.
+_NPZ_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_NPY_MAGIC = b"\x93NUMPY"
+
+
 def load_npz(path: Path) -> dict[str, np.ndarray]:
-    """Arrays of an ``.npz`` file; object arrays are refused, so loading never runs code."""
+    """Arrays of an ``.npz`` file; object arrays are refused, so loading never runs code.
+
+    Raises:
+        DataError: the file is missing, a directory, not a zip archive of ``.npy`` arrays
+            (NumPy would take any other bytes for a pickle), truncated, or holds objects.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(_NPY_MAGIC))
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path} is a directory, not an .npz file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read it ({exc.strerror})") from None
+    if head == _NPY_MAGIC:
+        raise DataError(f"{path}: a single .npy array, not an .npz file (numpy.savez writes one)")
+    if not head.startswith(_NPZ_MAGIC):
+        raise DataError(
+            f"{path}: not an .npz file: an .npz is a zip archive, and this file does not start "
+            f"as one does (its first bytes are {head[:4].hex() or 'none: it is empty'})"
+        )
     try:
         with np.load(path, allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: not a readable .npz file ({exc})") from None
 
@@ -138,6 +165,58 @@ def ensure_fresh(run_dir: Path) -> None:
             f"{run_dir} already holds a finished run ({METRICS}, status ok); it is never "
             "overwritten: choose another hydra.run.dir"
         )
+
+
+def _name_max(folder: Path) -> int:
+    """The most bytes of one name in ``folder``'s file system (255 where it does not say)."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
+def check_run_dir(run_dir: Path, *, key: str = "hydra.run.dir") -> None:
+    """Refuse a directory that no run can write: a name longer than its file system allows,
+    an existing file, a path under a file, or a place where nothing can be created (``/proc``,
+    a read-only folder or file system). Leaves nothing behind: whether a directory that does
+    not exist yet can be made is tried with a temporary one, in the nearest folder that
+    exists, removed at once; an existing one is only checked for write permission.
+
+    Raises:
+        RunDirError: naming ``key`` (``hydra.run.dir``, ``hydra.sweep.dir``) and the reason.
+    """
+    shown = f"{key}={run_dir}"
+    path = Path(os.path.abspath(run_dir))
+    if len(os.fsencode(str(path))) >= 4096:  # PATH_MAX of Linux, with the ending NUL
+        raise RunDirError(f"{key}: the path is longer than the file system allows (4095 bytes)")
+    folder = Path(path.anchor)
+    names = path.parts[1:]
+    for i, name in enumerate(names):
+        limit = _name_max(folder)
+        for rest in names[i:]:  # this name, and those of the folders still to make under it
+            if len(os.fsencode(rest)) > limit:
+                raise RunDirError(  # the path itself is too long to show
+                    f"{key}: its name {rest[:24]}... is {len(os.fsencode(rest))} bytes, "
+                    f"longer than its file system allows ({limit}): shorten {key}"
+                    + (" (or name, which it holds by default)" if key == "hydra.run.dir" else "")
+                )
+        child = folder / name
+        if not child.exists():
+            break
+        if not child.is_dir():
+            where = "is a file" if child == path else f"sits under {child}, which is a file"
+            raise RunDirError(f"{shown} {where}, not a directory: choose another {key}")
+        folder = child
+    if folder == path:  # it exists: left untouched (it may hold a finished run)
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise RunDirError(f"{shown}: nothing can be written in it: choose another {key}")
+        return
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}probe-", dir=folder))
+    except OSError as exc:
+        raise RunDirError(
+            f"{shown}: nothing can be written in {folder} ({exc.strerror}): choose another {key}"
+        ) from None
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any] | None:

@@ -255,6 +255,7 @@ def test_a_batched_sweep_matches_the_same_sweep_job_by_job(run_cli, tmp_path: Pa
             assert b[job][k] == pytest.approx(a[job][k], rel=1e-4, abs=1e-4), (job, k)
 
 
+@pytest.mark.slow  # 50 s on 2 cores: three CLI runs
 def test_restarts_keep_the_best_final_elbo(run_cli, tmp_path: Path) -> None:
     """Restart 0 is the fit the run makes without restarts; the run keeps the restart with the
     highest final ELBO and reports its metrics."""

@@ -27,7 +27,16 @@ from bnnrun.config import (
 from bnnrun.config.compose import CONF_DIR
 
 DOCS = REPO / "docs" / "config.md"
-GROUPS = ["dataset", "architecture", "prior", "hyperprior", "inference", "likelihood", "ood"]
+GROUPS = [
+    "dataset",
+    "architecture",
+    "prior",
+    "hyperprior",
+    "inference",
+    "likelihood",
+    "ood",
+    "logger",
+]
 
 
 def _with_nested(classes: list[type]) -> list[type]:
@@ -117,7 +126,7 @@ def test_check_exits_1_with_one_line_naming_a_stale_file(
 
 def test_every_schema_is_described() -> None:
     assert set(reference.described_schemas()) == set(SCHEMA_CLASSES)
-    assert len(SCHEMA_CLASSES) == 28  # 24 group schemas, the optimizer, runtime, analysis, root
+    assert len(SCHEMA_CLASSES) == 31  # 27 group schemas, the optimizer, runtime, analysis, root
 
 
 @pytest.mark.parametrize("schema", SCHEMA_CLASSES, ids=[c.__name__ for c in SCHEMA_CLASSES])

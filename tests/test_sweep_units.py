@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import make_config
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.utils import get_class
+from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 
 from bnnrun import rundir
 from bnnrun.cli.precheck import check_args
@@ -113,7 +115,8 @@ def test_slurm_launcher_config_sets_partition_time_and_gpus() -> None:
         conf_dir=CONF_DIR,
     )
     launcher = cfg.hydra.launcher
-    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    # bnnrun's subclass of hydra-submitit-launcher's (hydra_plugins/bnnrun_slurm)
+    assert issubclass(get_class(launcher._target_), SlurmLauncher)
     assert (launcher.partition, launcher.gpus_per_node, launcher.timeout_min) == ("gpu", 1, 60)
     assert threads_per_job(launcher) == launcher.cpus_per_task == 1
 
@@ -197,3 +200,35 @@ def test_paper_grid_is_26_jobs_per_seed(tmp_path: Path, caplog: pytest.LogCaptur
     for seed in ("0", "1", "2"):
         got = {(c["dataset"], c["prior"], c["hyperprior"]) for c in choices if c["seed"] == seed}
         assert got == expected, seed
+
+
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        ({"interval_points": 1, "batch": None}, "hydra.sweeper.interval_points=1 is not allowed"),
+        ({"interval_points": True, "batch": None}, "interval_points=True is not allowed"),
+        ({"interval_points": 7, "batch": 0}, "hydra.sweeper.batch=0 is not allowed"),
+        ({"interval_points": 7, "batch": True}, "hydra.sweeper.batch=True is not allowed"),
+    ],
+)
+def test_impossible_sweeper_options_are_refused(options: dict, words: str) -> None:
+    from bnnrun.errors import ConfigError
+    from bnnrun.sweep.options import check_options
+
+    with pytest.raises(ConfigError, match=words):
+        check_options(**options)
+    check_options(interval_points=2, batch=None)  # the smallest allowed
+    check_options(interval_points=2, batch=1)
+
+
+def test_an_impossible_sweeper_option_writes_nothing(run_cli, tmp_path: Path) -> None:
+    """Refused before Hydra's multirun starts, whose callbacks write into the sweep dir."""
+    out = run_cli(
+        "-m", "seed=0,1", "hydra.sweeper.interval_points=1", f"hydra.sweep.dir={tmp_path}/s"
+    )
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip().splitlines() == [
+        "bnnrun: error: hydra.sweeper.interval_points=1 is not allowed: it must be an integer "
+        ">= 2 (the points of each interval, both ends included)"
+    ]
+    assert not (tmp_path / "s").exists()

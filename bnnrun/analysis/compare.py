@@ -8,13 +8,23 @@ means over each run's draws (SVI: fresh guide draws; NUTS: its samples):
   classes it is ``|p_A(1 | x) - p_B(1 | x)|``. Reported as its mean and max over inputs.
 - ``KL(p_A || p_B)(x) = sum_c p_A(c | x) log(p_A(c | x) / p_B(c | x))``, its mean and max over
   inputs, and the mean of the reverse KL(p_B || p_A).
+
+:func:`loo_table` ranks any number of runs instead, by their expected log pointwise predictive
+density (ELPD) of a new point, estimated by PSIS-LOO from each run's ``log_likelihood`` of its
+training points (ArviZ's ``compare``).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import arviz as az
+    import pandas as pd
 
 _TINY = np.finfo(np.float64).tiny
 #: The inputs two runs can be compared on: the test split, the training split, or the 2-D grid
@@ -95,3 +105,24 @@ def regression_distance(
         kl_reverse_mean=float(kl_ba.mean()),
         num_inputs=len(d_mean),
     )
+
+
+def loo_table(idatas: Mapping[str, az.InferenceData]) -> pd.DataFrame:
+    """Runs ranked by ELPD-LOO, best first: ArviZ's ``compare(..., ic="loo")`` table, one row
+    per name of ``idatas`` (each with a ``log_likelihood`` group over the training points
+    they were all fitted to: PSIS-LOO leaves out each point the posterior was fitted to).
+
+    Columns: ``rank``, ``elpd_loo`` (log scale: higher is better), ``p_loo`` (effective
+    number of parameters), ``elpd_diff`` (to the best), ``weight`` (stacking), ``se``,
+    ``dse`` (standard error of ``elpd_diff``), ``warning`` (a Pareto k above ArviZ's
+    threshold: the estimate is unreliable) and ``scale``.
+    """
+    from bnnrun.analysis.inference_data import _arviz
+
+    az_ = _arviz()
+    with warnings.catch_warnings():
+        # A high Pareto k is reported in the table's warning column instead.
+        warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto")
+        # ArviZ 0.x sorts in place, which pandas deprecates: not the user's concern.
+        warnings.filterwarnings("ignore", message="The inplace keyword")
+        return az_.compare(dict(idatas), ic="loo")

@@ -13,24 +13,41 @@ from bnnrun.analysis.metrics import Reliability
 from bnnrun.analysis.uncertainty import ClassVariance
 
 
-def class_variance_figure(cv: ClassVariance, *, class_names: Sequence[str]) -> Figure:
-    """Mean prediction variance per true class over mistakes, correct inputs and all
-    (the paper's fig. 4, left)."""
-    fig = Figure(figsize=(6.4, 3.8))
+def class_variance_figure(
+    cv: ClassVariance, *, class_names: Sequence[str], counts: Mapping[str, np.ndarray]
+) -> Figure:
+    """Mean prediction variance per true class over mistakes, correct inputs and all (the
+    paper's fig. 4, left), as grouped bars, each with its number of inputs n above it; a class
+    without mistakes gets an empty slot marked n=0, not a gap in a line.
+
+    Args:
+        counts: inputs per true class ``[C]`` in each group: ``misclassified``, ``correct``,
+            ``all``.
+    """
+    groups = (
+        ("misclassified", cv.misclassified, "tab:red"),
+        ("correct", cv.correct, "tab:green"),
+        ("all", cv.all, "tab:gray"),
+    )
+    fig = Figure(figsize=(max(6.4, 0.75 * len(class_names) + 2), 4.0), layout="constrained")
     ax = fig.subplots()
     ticks = np.arange(len(class_names))
-    for values, label, color in (
-        (cv.misclassified, "misclassified", "tab:blue"),
-        (cv.correct, "correct", "tab:green"),
-        (cv.all, "all", "tab:red"),
-    ):
-        ax.plot(ticks, values, marker="o", label=label, color=color)
+    width = 0.8 / len(groups)
+    top = max((float(np.nanmax(v)) for _, v, _ in groups if np.isfinite(v).any()), default=1.0)
+    for k, (label, values, color) in enumerate(groups):
+        xs = ticks + (k - (len(groups) - 1) / 2) * width
+        heights = np.nan_to_num(values, nan=0.0)
+        bars = ax.bar(xs, heights, width, color=color, label=label, edgecolor="k", lw=0.4)
+        ax.bar_label(bars, labels=[f"n={n}" for n in counts[label]], fontsize=6, rotation=90,
+                     padding=2)  # fmt: skip
+    ax.set_ylim(0, 1.3 * top if top > 0 else 1.0)
     ax.set_xticks(ticks, class_names, rotation=30 if max(map(len, class_names)) > 2 else 0)
     ax.set_xlabel("true class")
-    ax.set_ylabel("mean prediction variance")
-    ax.set_title("variance of p(y | x) over posterior draws, per class")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    ax.set_ylabel("mean prediction variance (probability²)")
+    ax.set_title("variance of p(y | x) over posterior draws, per class (n: test inputs)",
+                 fontsize=10)  # fmt: skip
+    ax.legend(fontsize=8, loc="upper right")
+    ax.grid(alpha=0.3, axis="y")
     return fig
 
 
@@ -42,7 +59,7 @@ def expected_error_rate_figure(eer: np.ndarray, *, num_draws: int) -> Figure:
     ax.hist(eer, bins=np.linspace(0, max(float(eer.max()), 1e-9) + 1 / num_draws, 26))
     ax.set_yscale("log")
     ax.set_xlabel("expected error rate (fraction of draws that disagree with the vote)")
-    ax.set_ylabel("test inputs")
+    ax.set_ylabel("test inputs (log scale)")
     ax.set_title(f"expected error rate: mean {eer.mean():.4f} over {len(eer)} inputs")
     return fig
 
@@ -79,9 +96,10 @@ def image_grid_figure(
 
 def reliability_figure(rel: Reliability) -> Figure:
     """Reliability diagram: accuracy against mean confidence per bin, the diagonal of perfect
-    calibration, and the share of inputs per bin; the title gives the ECE."""
-    fig = Figure(figsize=(5, 5))
-    ax, ax_count = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    calibration, and below it the number of test inputs per bin (logarithmic, each bar
+    labelled with its count); the title gives the ECE."""
+    fig = Figure(figsize=(5, 5.4), layout="constrained")
+    ax, ax_count = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1.2])
     centers = (rel.edges[:-1] + rel.edges[1:]) / 2
     width = np.diff(rel.edges)
     full = rel.count > 0
@@ -96,15 +114,18 @@ def reliability_figure(rel: Reliability) -> Figure:
         label="mean confidence",
     )
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
-    ax.set_ylabel("accuracy")
+    ax.set_ylabel("accuracy (fraction correct)")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    ax.set_title(f"reliability (top label), ECE = {rel.ece:.4f}")
+    ax.set_title(f"reliability (top label), ECE = {rel.ece:.4f}", fontsize=10)
     ax.legend(loc="upper left", fontsize=8)
-    ax_count.bar(centers, rel.count / max(rel.count.sum(), 1), width, color="tab:gray")
+    bars = ax_count.bar(centers, rel.count, width, color="tab:gray", edgecolor="k", lw=0.4)
+    ax_count.bar_label(bars, labels=[str(n) if n else "" for n in rel.count], fontsize=6,
+                       padding=1)  # fmt: skip
     ax_count.set_yscale("log")
+    ax_count.set_ylim(0.7, max(int(rel.count.max()), 1) * 8)
     ax_count.set_xlabel("confidence (mean predictive probability of the top class)")
-    ax_count.set_ylabel("share")
+    ax_count.set_ylabel("test inputs (log)")
     return fig
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from bnnrun.config import register_configs, to_run_config
@@ -35,6 +35,35 @@ log = logging.getLogger("bnnrun")
 
 
 register_configs()
+
+#: Config groups that ``bnnrun --help`` leaves out: the defaults list picks their option from
+#: another choice (dataset_defaults from dataset=, experiment_prior and experiment_inference
+#: from experiment=), so they are how bnnrun is put together, not choices for a user.
+INTERNAL_GROUPS = frozenset(
+    {"hydra", "dataset_defaults", "experiment_prior", "experiment_inference"}
+)
+
+
+def help_groups() -> str:
+    """The config groups a user chooses from, one ``group: option, ...`` line each, as Hydra
+    lists them (its config search path), less :data:`INTERNAL_GROUPS`: the
+    ``${bnnrun_help_groups:}`` of ``hydra.help.template``."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    gh = GlobalHydra.instance()
+    if gh.is_initialized():
+        loader = gh.config_loader()
+        groups = {g: loader.get_group_options(g) for g in loader.list_groups("")}
+    else:  # resolved outside a Hydra app (e.g. a composed config printed later)
+        groups = {p.name: sorted(f.stem for f in p.glob("*.yaml")) for p in CONF_DIR.iterdir()}
+    return "\n".join(
+        f"{group}: {', '.join(options)}"
+        for group, options in sorted(groups.items())
+        if options and group not in INTERNAL_GROUPS
+    )
+
+
+OmegaConf.register_new_resolver("bnnrun_help_groups", help_groups, replace=True)
 
 
 def run_job(

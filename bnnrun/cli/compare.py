@@ -8,6 +8,10 @@ means over each run's draws (SVI: fresh guide draws; NUTS: its samples):
   classes it is ``|p_A(1 | x) - p_B(1 | x)|``. Reported as its mean and max over inputs.
 - ``KL(p_A || p_B)(x) = sum_c p_A(c | x) log(p_A(c | x) / p_B(c | x))``, its mean and max over
   inputs, and the mean of the reverse KL(p_B || p_A).
+
+``bnnrun-compare --loo RUN_A RUN_B [RUN ...]`` ranks runs fitted to the same training data by
+ELPD-LOO instead (PSIS-LOO over their training points,
+:func:`bnnrun.pipeline.compare.compare_loo`), prints the table and writes it as CSV.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from bnnrun.analysis.compare import INPUTS
+from bnnrun.cli.main import exit_on_broken_pipe
 from bnnrun.errors import BnnrunError, ExitCode
 
 #: Seeds of the guide draws: JAX's PRNGKey takes any, but bnnrun's seeds are NumPy's range.
@@ -54,8 +59,64 @@ class OneLineParser(argparse.ArgumentParser):
         sys.exit(ExitCode.BAD_INPUT)
 
 
+#: Where ``--loo`` writes its table unless ``--output`` says.
+LOO_CSV = "loo_compare.csv"
+
+
+def main_loo(argv: Sequence[str]) -> int:
+    """``bnnrun-compare --loo RUN_A RUN_B [RUN ...]``: print the runs ranked by ELPD-LOO
+    (ArviZ's compare table) and write the table as CSV."""
+    parser = OneLineParser(
+        prog="bnnrun-compare --loo",
+        description="Rank finished runs fitted to the same training data by ELPD-LOO "
+        "(PSIS-LOO over each run's log_likelihood of its training points in posterior.nc, "
+        "ArviZ's compare); print the table and write it as CSV.",
+    )
+    parser.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="finished run dirs")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path(LOO_CSV),
+        help=f"the table as CSV (default: {LOO_CSV})",
+    )
+    args = parser.parse_args(argv)
+    for path in (*args.runs, args.output):
+        if not str(path).isprintable():  # a newline would break the line
+            parser.error(f"{str(path)!r} holds characters that are not printable")
+    if len(args.runs) < 2:
+        parser.error("--loo needs at least two runs to rank")
+    if problem := _unwritable(args.output):
+        print(f"bnnrun-compare: error: --output {args.output}: {problem}", file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    from bnnrun import rundir
+    from bnnrun.pipeline.compare import compare_loo
+
+    try:
+        table = compare_loo(args.runs)
+    except BnnrunError as exc:
+        print(f"bnnrun-compare: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    try:
+        rundir.write_csv(args.output, table.reset_index(names="run"))
+    except OSError as exc:  # the path changed since the check above
+        print(f"bnnrun-compare: error: --output {args.output}: {exc}", file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    print(table.to_string())
+    print(f"written to {args.output}")
+    return ExitCode.OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point of ``bnnrun-compare``; prints the comparison as JSON."""
+    with exit_on_broken_pipe():  # `bnnrun-compare ... | head`
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    """The command, which :func:`main` runs."""
+    args_given = list(sys.argv[1:] if argv is None else argv)
+    if "--loo" in args_given:  # another command: any number of runs, a table
+        return main_loo([a for a in args_given if a != "--loo"])
     parser = OneLineParser(
         prog="bnnrun-compare",
         description="Distance between two finished runs' posterior predictive distributions: "
@@ -72,6 +133,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the SVI guide draws")
     parser.add_argument("--output", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument(
+        "--loo",
+        action="store_true",
+        help="rank two or more runs by ELPD-LOO instead: --loo RUN_A RUN_B [RUN ...]",
+    )
     args = parser.parse_args(argv)
     for path in (args.run_a, args.run_b, args.output):
         if path is not None and not str(path).isprintable():  # a newline would break the line

@@ -12,6 +12,7 @@ errors into one line that names the key and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,8 +27,9 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 from bnnrun.config import Config, InformedPriorConfig, absent_key, to_run_config
 from bnnrun.config.compose import compose_config, without_hydra
 from bnnrun.errors import ConfigError
-from bnnrun.rundir import ensure_fresh
+from bnnrun.rundir import check_run_dir, ensure_fresh
 from bnnrun.sweep.grid import endpoints
+from bnnrun.sweep.options import check_options
 
 
 def _sweep_variants(overrides: Sequence[str]) -> list[list[str]]:
@@ -78,11 +80,17 @@ def check_args(args: Sequence[str], *, conf_dir: Path) -> Path | None:
     if parsed.multirun:
         checked: set[tuple[str, ...]] = set()
         absent: tuple[str, str] | None = None  # a combination the sweeper will leave out
+        sweep_dir_checked = False
         for variant in _sweep_variants(parsed.overrides):
             if (found := absent_key(variant)) is not None:
                 absent = found
                 continue
             base = compose_config(variant, conf_dir=conf_dir)
+            check_callbacks(base.hydra)  # a tracker's package, before the sweep starts
+            if not sweep_dir_checked:
+                check_sweeper(base.hydra.sweeper)
+                check_run_dir(Path(base.hydra.sweep.dir), key="hydra.sweep.dir")
+                sweep_dir_checked = True
             params = base.hydra.sweeper.get("params") or {}
             # An experiment's own grid (hydra.sweeper.params) is checked value by value too.
             for full in _sweep_variants(with_sweeper_params(variant, params)):
@@ -109,8 +117,10 @@ def check_run(cfg: DictConfig) -> Path | None:
         The run's directory, where it does not depend on the time; else None.
     """
     run_cfg = to_run_config(without_hydra(cfg))
+    check_run_dir(Path(cfg.hydra.run.dir))
     ensure_fresh(Path(cfg.hydra.run.dir))
     check_experiment(run_cfg, cfg.hydra)
+    check_callbacks(cfg.hydra)
     check_inputs(run_cfg, Path(cfg.hydra.run.dir))
     raw = OmegaConf.to_container(cfg.hydra.run, resolve=False)
     timed = isinstance(raw, dict) and "${now:" in str(raw.get("dir"))
@@ -139,21 +149,49 @@ def check_experiment(cfg: Config, hydra_cfg: DictConfig) -> None:
             check(cfg, hydra_cfg)
 
 
+def check_sweeper(sweeper: DictConfig) -> None:
+    """Raise if bnnrun's sweeper has an impossible option: before Hydra starts the multirun,
+    whose callbacks write into the sweep's directory (its command, a tracker's parent run)."""
+    if str(sweeper.get("_target_", "")).endswith("BnnrunSweeper"):
+        check_options(interval_points=sweeper.get("interval_points"), batch=sweeper.get("batch"))
+
+
+def check_callbacks(hydra_cfg: DictConfig) -> None:
+    """Raise if a callback of ``hydra.callbacks`` cannot work here: one whose class has a
+    ``check_installed()`` class method (a tracker, :mod:`bnnrun.tracking`, whose package is an
+    extra) raises what it raises, naming the extra to install."""
+    for node in (hydra_cfg.get("callbacks") or {}).values():
+        target = node.get("_target_") if node is not None else None
+        check = getattr(get_class(target), "check_installed", None) if target else None
+        if check is not None:
+            check()
+
+
 #: Data sets read from the user's own files, checked before a single run starts.
 USER_FILES = ("table", "uci")
+#: Data sets read from IDX files, whose headers are checked before a single run starts.
+IDX_DATASETS = ("mnist", "fashion_mnist")
 
 
 def check_inputs(cfg: Config, run_dir: Path) -> None:
     """Raise if the run directory holds a checkpoint this run may not continue or overwrite,
-    if an informed prior's source is missing, or if a user's data file (a table, a UCI
-    directory) cannot be read or does not fit the likelihood."""
+    if an informed prior's source is missing or holds unusable arrays, if the IDX files found
+    for MNIST or Fashion-MNIST do not belong together (their headers), or if a user's data
+    file (a table, a UCI directory) cannot be read or does not fit the likelihood."""
     # Imported here: they load JAX, which only a run that is about to start needs.
     from bnnrun.inference.checkpoint import check_resumable
-    from bnnrun.model.informed import resolve_source
+    from bnnrun.model.informed import check_source
 
     check_resumable(run_dir, cfg)
     if isinstance(cfg.prior, InformedPriorConfig):
-        resolve_source(cfg.prior.source)
+        check_source(cfg.prior.source)
+    if cfg.dataset.name in IDX_DATASETS:  # headers only: the images take seconds to read
+        from bnnrun.data.files import find_local
+        from bnnrun.data.images import check_idx_folder
+
+        folder = find_local(cfg.dataset.name, data_dir=cfg.dataset.data_dir)
+        if folder is not None:  # else the run downloads them, or says where to put them
+            check_idx_folder(folder)
     if cfg.dataset.name in USER_FILES:  # cheap to read, and the likeliest to be wrong
         from bnnrun.config.likelihood import check_likelihood
         from bnnrun.data import load_dataset
@@ -168,6 +206,13 @@ def _fields(object_type: object) -> list[str]:
     return []
 
 
+def did_you_mean(word: str, choices: Sequence[str], *, prefix: str = "") -> str:
+    """``" (did you mean <prefix><choice>?)"`` for the choice closest to a mistyped ``word``
+    (difflib's ratio at least 0.6), or ``""`` if none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {prefix}{close[0]}?)" if close else ""
+
+
 def describe_error(exc: BaseException) -> str:
     """One line for a config error from Hydra or OmegaConf: the key, and what is allowed."""
     if isinstance(exc, ConfigError):
@@ -176,8 +221,8 @@ def describe_error(exc: BaseException) -> str:
         group, _, option = exc.missing_cfg_file.rpartition("/")
         if exc.options:
             return (
-                f"unknown option {group}={option}; {group} must be one of: "
-                f"{', '.join(sorted(exc.options))}"
+                f"unknown option {group}={option}{did_you_mean(option, exc.options)}; "
+                f"{group} must be one of: {', '.join(sorted(exc.options))}"
             )
         return f"unknown config {exc.missing_cfg_file}"
     cause = exc.__cause__ if isinstance(exc.__cause__, OmegaConfBaseException) else exc
@@ -188,7 +233,13 @@ def describe_error(exc: BaseException) -> str:
             allowed = _fields(cause.object_type)
             where = key.rpartition(".")[0] or "the top level"
             hint = f"; keys of {where}: {', '.join(allowed)}" if allowed else ""
-            return f"unknown key '{key}'{hint}"
+            parent, _, last = key.rpartition(".")
+            guess = did_you_mean(last, allowed, prefix=f"{parent}." if parent else "")
+            return f"unknown key '{key}'{guess}{hint}"
         return f"{key}: {first}"
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        name = str(exc.filename)
+        shown = name if len(name) <= 120 else f"{name[:60]}...{name[-40:]} ({len(name)} characters)"
+        return f"cannot use the path {shown!r}: {exc.strerror}"
     text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
     return re.sub(r"\s*Config search path:.*$", "", text) or type(exc).__name__

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from bnnrun.cli.main import exit_on_broken_pipe
 from bnnrun.errors import BnnrunError, ExitCode
 
 
@@ -23,10 +24,16 @@ class OneLineParser(argparse.ArgumentParser):
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point of ``bnnrun-report``."""
+    with exit_on_broken_pipe():  # `bnnrun-report ... | head`
+        _main(argv)
+
+
+def _main(argv: Sequence[str] | None = None) -> None:
+    """The command, which :func:`main` runs."""
     parser = OneLineParser(
         prog="bnnrun-report",
         description="Rebuild summary.csv, summary_by_config.csv, plots/ and report.html of a "
-        "sweep from its job directories (e.g. outputs/multirun/<date>/<time>).",
+        "sweep from its job directories (e.g. outputs/multirun/<timestamp>).",
     )
     parser.add_argument("sweep_dir", type=Path, help="the sweep's directory (hydra.sweep.dir)")
     args = parser.parse_args(argv)

@@ -22,7 +22,10 @@ from bnnrun.config.schema import Config
 from bnnrun.errors import ConfigError
 
 #: Groups added after runs were first recorded, with the node that such a run implies.
-ADDED_GROUPS: dict[str, dict[str, Any]] = {"likelihood": {"kind": "auto"}}
+ADDED_GROUPS: dict[str, dict[str, Any]] = {
+    "likelihood": {"kind": "auto"},
+    "logger": {"kind": "none"},
+}
 
 
 def absent_key(overrides: Sequence[str]) -> tuple[str, str] | None:

@@ -28,6 +28,7 @@ from omegaconf import MISSING, OmegaConf
 
 from bnnrun.config.analysis import AnalysisConfig
 from bnnrun.config.compose import CONF_DIR
+from bnnrun.config.dotted import flatten
 from bnnrun.config.registry import SCHEMAS, schema_name
 from bnnrun.config.runtime import RuntimeConfig
 from bnnrun.config.schema import Config
@@ -38,7 +39,16 @@ from bnnrun.rundir import atomic_path
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "config.md"
 
 #: The config groups, in the reference's order. ``ood`` options are data sets.
-GROUPS = ("dataset", "architecture", "prior", "hyperprior", "inference", "likelihood", "ood")
+GROUPS = (
+    "dataset",
+    "architecture",
+    "prior",
+    "hyperprior",
+    "inference",
+    "likelihood",
+    "ood",
+    "logger",
+)
 
 #: Top-level nodes with one schema and no options, in the reference's order.
 NODES: dict[str, type] = {"runtime": RuntimeConfig, "analysis": AnalysisConfig}
@@ -169,17 +179,6 @@ def schema_default(f: dataclasses.Field) -> Any:
     if f.default_factory is not dataclasses.MISSING:
         return f.default_factory()
     return MISSING
-
-
-def flatten(node: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
-    flat: dict[str, Any] = {}
-    for key, value in node.items():
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 # ---------------------------------------------------------------------------------------------

@@ -39,6 +39,12 @@ from bnnrun.config.likelihood import (
     StudentTLikelihoodConfig,
     check_likelihood,
 )
+from bnnrun.config.logger import (
+    LoggerKind,
+    MLflowLoggerConfig,
+    NoLoggerConfig,
+    TensorBoardLoggerConfig,
+)
 from bnnrun.config.prior import (
     FlatPriorConfig,
     InformedPriorConfig,
@@ -79,6 +85,11 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "gaussian": GaussianLikelihoodConfig,
         "student_t": StudentTLikelihoodConfig,
         "heteroscedastic": HeteroscedasticLikelihoodConfig,
+    },
+    "logger": {
+        "none": NoLoggerConfig,
+        "mlflow": MLflowLoggerConfig,
+        "tensorboard": TensorBoardLoggerConfig,
     },
 }
 
@@ -122,6 +133,7 @@ DISCRIMINATORS: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "inference": ("method", {"svi": "svi", "nuts": "nuts"}),
     "likelihood": ("kind", {kind.value: kind.value for kind in LikelihoodKind}),
+    "logger": ("kind", {kind.value: kind.value for kind in LoggerKind}),
 }
 
 

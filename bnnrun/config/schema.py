@@ -33,6 +33,8 @@ class Config:
         analysis: What is computed from the posterior predictive (``analysis.*``).
         ood: A data set whose test images are scored as out-of-distribution: an option of
             ``conf/ood/``; null: none.
+        logger: The experiment tracker the run is also recorded in (MLflow, TensorBoard),
+            by a Hydra callback: an option of ``conf/logger/``; ``none``: none.
     """
 
     dataset: Any = MISSING
@@ -47,6 +49,7 @@ class Config:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     ood: Any = None
+    logger: Any = MISSING
 
     def __post_init__(self) -> None:
         require(self.seed >= 0, "seed", "an integer >= 0", self.seed)

@@ -137,6 +137,39 @@ def _complete(folder: Path) -> bool:
     return all((folder / f).is_file() for f in IDX_FILES.values())
 
 
+def _check_folder(what: str, folder: Path) -> None:
+    """Refuse a folder the user named (``what``: ``dataset.data_dir`` or an environment
+    variable) that is a file, or that holds a directory under an IDX file's name: neither is
+    "not found"."""
+    if folder.exists() and not folder.is_dir():
+        raise DataError(
+            f"{what}={folder} is a file, not a directory: it must be the folder of "
+            f"{', '.join(IDX_FILES.values())}"
+        )
+    for filename in IDX_FILES.values():
+        if (folder / filename).is_dir():
+            raise DataError(f"{folder / filename} is a directory, not an IDX file")
+
+
+def find_local(
+    name: str, *, data_dir: str | None = None, cache_dir: Path | None = None
+) -> Path | None:
+    """The first folder of :func:`search_dirs` that holds data set ``name``'s four IDX files;
+    None if none does (nothing is downloaded).
+
+    Raises:
+        DataError: a folder the user named is a file, or holds a directory under an IDX
+            file's name.
+    """
+    source = SOURCES[name]
+    for what, folder in search_dirs(name, data_dir=data_dir, cache_dir=cache_dir):
+        if what in ("dataset.data_dir", f"${source.env_var}"):
+            _check_folder(what, folder)
+        if _complete(folder):
+            return folder
+    return None
+
+
 def sha256_of(path: Path) -> str:
     """Hex SHA-256 of a file's bytes."""
     digest = hashlib.sha256()
@@ -190,9 +223,10 @@ def locate(
     """
     source = SOURCES[name]
     dirs = search_dirs(name, data_dir=data_dir, cache_dir=cache_dir)
+    found = find_local(name, data_dir=data_dir, cache_dir=cache_dir)
+    if found is not None:
+        return found
     for what, folder in dirs:
-        if _complete(folder):
-            return folder
         if what in ("dataset.data_dir", f"${source.env_var}"):
             log.warning("%s=%s lacks some of %s", what, folder, ", ".join(IDX_FILES.values()))
     target = dirs[-1][1]

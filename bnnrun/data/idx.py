@@ -41,8 +41,36 @@ def read_idx(path: Path | str, *, ndim: int) -> np.ndarray:
             raw = f.read()
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path} is a directory, not an IDX file") from None
     except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
         raise _fail(path, f"cannot decompress it ({exc})") from None
+    return _parse(path, raw, ndim=ndim)
+
+
+def read_idx_shape(path: Path | str, *, ndim: int) -> tuple[int, ...]:
+    """The shape that a gzipped IDX file's header declares, read without decompressing the
+    rest (what a run checks before it starts; :func:`read_idx` checks the whole file).
+
+    Raises:
+        DataError: the file is missing, a directory, not gzip, or its header is not that of
+            an IDX file of unsigned bytes with ``ndim`` dimensions.
+    """
+    path = Path(path)
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read(4 + 4 * ndim)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path} is a directory, not an IDX file") from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _fail(path, f"cannot decompress it ({exc})") from None
+    _check_header(path, raw, ndim=ndim)
+    return struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
+
+
+def _check_header(path: Path, raw: bytes, *, ndim: int) -> None:
     if len(raw) < 4:
         raise _fail(path, f"only {len(raw)} bytes after decompression, not an IDX header")
     zero, type_code, dims = struct.unpack(">HBB", raw[:4])
@@ -52,9 +80,14 @@ def read_idx(path: Path | str, *, ndim: int) -> np.ndarray:
             f"its header (magic {raw[:4].hex()}) is not an IDX file of unsigned bytes with "
             f"{ndim} dimensions (magic {(_UBYTE << 8 | ndim):08x})",
         )
-    header = 4 + 4 * ndim
-    if len(raw) < header:
+    if len(raw) < 4 + 4 * ndim:
         raise _fail(path, "its header is cut short")
+
+
+def _parse(path: Path, raw: bytes, *, ndim: int) -> np.ndarray:
+    """The array of a whole decompressed IDX file ``raw``, checked against its header."""
+    _check_header(path, raw, ndim=ndim)
+    header = 4 + 4 * ndim
     shape = struct.unpack(f">{ndim}I", raw[4:header])
     expected = int(np.prod(shape, dtype=np.int64))
     if len(raw) - header != expected:

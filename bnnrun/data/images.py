@@ -15,7 +15,7 @@ from sklearn.model_selection import train_test_split
 from bnnrun.config import DigitsConfig, IDXImagesConfig
 from bnnrun.data.dataset import Dataset
 from bnnrun.data.files import IDX_FILES, locate
-from bnnrun.data.idx import read_idx
+from bnnrun.data.idx import read_idx, read_idx_shape
 from bnnrun.errors import DataError
 
 CLASS_NAMES: dict[str, tuple[str, ...]] = {
@@ -117,6 +117,41 @@ def read_idx_pair(folder: Path, part: str) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
+def require_same_image_size(folder: Path, train: tuple[int, ...], test: tuple[int, ...]) -> None:
+    """Refuse training and test images of different sizes (``[n, rows, cols]`` shapes): a
+    network fitted to one cannot predict the other.
+
+    Raises:
+        DataError: naming both sizes and the folder.
+    """
+    if tuple(train[1:]) != tuple(test[1:]):
+        raise DataError(
+            f"{folder}: the training images are {train[1]}x{train[2]} pixels but the test "
+            f"images {test[1]}x{test[2]}; the files do not belong together"
+        )
+
+
+def check_idx_folder(folder: Path) -> None:
+    """Check from the four files' headers alone (without decompressing the images) that they
+    can make a data set: images and labels of each part agree in number, and training and
+    test images in size. What a run checks before it starts; loading checks every byte.
+
+    Raises:
+        DataError: a header is not an IDX one, or the files do not belong together.
+    """
+    shapes = {}
+    for part in ("train", "test"):
+        images = read_idx_shape(folder / IDX_FILES[f"{part}_images"], ndim=3)
+        (labels,) = read_idx_shape(folder / IDX_FILES[f"{part}_labels"], ndim=1)
+        if images[0] != labels:
+            raise DataError(
+                f"{folder}: {images[0]} {part} images but {labels} labels; the files do not "
+                "belong together"
+            )
+        shapes[part] = images
+    require_same_image_size(folder, shapes["train"], shapes["test"])
+
+
 def _subset(n: int, size: int | None, rng: np.random.Generator) -> np.ndarray:
     """Sorted indices of a random subset of ``size`` of ``n`` items (all if ``size`` is None)."""
     if size is None or size >= n:
@@ -131,6 +166,7 @@ def load_idx_images(cfg: IDXImagesConfig, *, folder: Path | None = None) -> Data
         folder = locate(cfg.name, data_dir=cfg.data_dir, allow_download=cfg.download)
     x_all, y_all = select_classes(*read_idx_pair(folder, "train"), cfg.classes)
     x_te, y_te = select_classes(*read_idx_pair(folder, "test"), cfg.classes)
+    require_same_image_size(folder, x_all.shape, x_te.shape)
     if cfg.validation_size >= len(y_all):
         of = "" if cfg.classes is None else f" of classes {cfg.classes}"
         raise DataError(

@@ -60,6 +60,9 @@ def uci_folder(path: str | Path) -> Path:
             "or a data/ folder that does)"
         )
     for folder in (root / "data", root):
+        for name in UCI_FILES:
+            if (folder / name).is_dir():  # not "missing": it is there, as the wrong kind
+                raise DataError(f"{folder / name} is a directory, not a file")
         if (folder / "data.txt").is_file():
             missing = [f for f in UCI_FILES if not (folder / f).is_file()]
             if missing:

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bnnrun import rundir
+from bnnrun.config.dotted import flatten
 from bnnrun.errors import DataError, RunDirError
 
 log = logging.getLogger(__name__)
@@ -45,17 +46,7 @@ def fingerprint(cfg: Any) -> dict[str, Any]:
     flattened to dotted keys (``{"inference.num_steps": 50000, ...}``)."""
     full = asdict(cfg)
     record = json.loads(json.dumps({k: full[k] for k in FIT_SECTIONS}))
-    flat: dict[str, Any] = {}
-
-    def walk(node: Any, prefix: str) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(value, f"{prefix}{key}.")
-        else:
-            flat[prefix.rstrip(".")] = node
-
-    walk(record, "")
-    return {k: v for k, v in flat.items() if k not in FREE_KEYS}
+    return {k: v for k, v in flatten(record).items() if k not in FREE_KEYS}
 
 
 class Checkpoint(NamedTuple):

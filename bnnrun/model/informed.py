@@ -36,7 +36,14 @@ def resolve_source(source: str | None) -> Path:
             "prior=informed needs a source: prior.source=<a bnnrun run directory or an .npz file>"
         )
     path = Path(source)
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        raise ConfigError(
+            f"prior.source={source!r} cannot be used as a path ({exc.strerror}): prior.source "
+            "must be a bnnrun run directory or an .npz file"
+        ) from None
+    if not exists:
         raise ConfigError(
             f"prior.source={source!r} does not exist: prior.source must be a bnnrun run "
             "directory or an .npz file"
@@ -98,8 +105,47 @@ def select_centres(
                     f"prior.source={source!r}: layer {layer} does not fit: {site} has shape "
                     f"{value.shape} in the source but {tuple(shape)} in this network"
                 )
-            centres[site] = value.astype(np.float32)
+            centres[site] = as_centre(value, site, source=source)
     return centres
+
+
+def as_centre(value: np.ndarray, site: str, *, source: str) -> np.ndarray:
+    """``value`` as float32 prior centres.
+
+    Raises:
+        ConfigError: it is not an array of real numbers (strings, booleans, complex numbers),
+            or a value is NaN, infinite or beyond float32's range (which JAX computes in).
+    """
+    if value.dtype.kind not in "iuf":
+        raise ConfigError(
+            f"prior.source={source!r}: {site} holds {value.dtype} values, not real numbers"
+        )
+    with np.errstate(over="ignore"):
+        centre = value.astype(np.float32)
+    bad = ~np.isfinite(centre)
+    if bad.any():
+        first = value.reshape(-1)[np.flatnonzero(bad)[0]]
+        raise ConfigError(
+            f"prior.source={source!r}: {site} holds {int(bad.sum())} values that are not finite "
+            f"numbers in float32 (e.g. {first!r}); a prior cannot be centred there"
+        )
+    return centre
+
+
+def check_source(source: str | None) -> Path:
+    """The source's path (:func:`resolve_source`), with every array of an ``.npz`` source
+    checked to be finite real numbers (:func:`as_centre`); a run directory's are its run's.
+    Cheap: what a run checks before it starts.
+
+    Raises:
+        ConfigError: the source is missing, of the wrong kind, or holds unusable arrays.
+        DataError: the ``.npz`` file cannot be read.
+    """
+    path = resolve_source(source)
+    if path.is_file():
+        for site, value in rundir.load_npz(path).items():
+            as_centre(value, site, source=str(source))
+    return path
 
 
 def load_centres(

@@ -1,20 +1,26 @@
-"""Compare two finished runs: their posterior predictives on the same inputs
-(:func:`bnnrun.analysis.compare.predictive_distance`)."""
+"""Compare finished runs: two runs' posterior predictives on the same inputs
+(:func:`bnnrun.analysis.compare.predictive_distance`), or any runs fitted to the same training
+data ranked by ELPD-LOO (:func:`compare_loo`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bnnrun import rundir
-from bnnrun.analysis.compare import predictive_distance, regression_distance
+from bnnrun.analysis.compare import loo_table, predictive_distance, regression_distance
 from bnnrun.analysis.figures import input_grid
 from bnnrun.analysis.regression import variance_split
 from bnnrun.errors import ConfigError
 from bnnrun.pipeline.posterior import LocScale
 from bnnrun.pipeline.reload import FittedRun, load_run
+
+if TYPE_CHECKING:
+    import arviz as az
+    import pandas as pd
 
 
 def _inputs(fitted: FittedRun, which: str) -> np.ndarray:
@@ -131,3 +137,61 @@ def compare_runs(
         "draws_b": s_b,
         **distance,
     }
+
+
+def _log_likelihood_of(name: str, run: Path) -> az.InferenceData:
+    """The finished ``run``'s ``posterior.nc``, refused (:class:`ConfigError`) where it is
+    missing, unreadable or has no ``log_likelihood`` group of the training points."""
+    from bnnrun.analysis.inference_data import OBSERVED_DATA_ATTR, _arviz
+
+    _check_finished(name, run)
+    path = run / rundir.INFERENCE_DATA
+    if not path.is_file():
+        raise ConfigError(f"{name}={run} has no {rundir.INFERENCE_DATA}")
+    try:
+        idata = _arviz().from_netcdf(str(path))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"{name}={run}: its {rundir.INFERENCE_DATA} cannot be read ({exc})"
+        ) from None
+    if (
+        "log_likelihood" not in idata.groups()
+        or OBSERVED_DATA_ATTR not in idata.log_likelihood.attrs
+    ):
+        raise ConfigError(
+            f"{name}={run}: its {rundir.INFERENCE_DATA} has no log_likelihood of the training "
+            "points (it was run with analysis.log_likelihood=false, the MNIST default, or "
+            "before bnnrun wrote one); run it again with analysis.log_likelihood=true"
+        )
+    return idata
+
+
+def compare_loo(runs: Sequence[Path]) -> pd.DataFrame:
+    """Rank finished runs fitted to the same training data by ELPD-LOO (PSIS-LOO over each
+    run's training points, :func:`~bnnrun.analysis.compare.loo_table`), best first, indexed
+    by the run directories as given.
+
+    Raises:
+        ConfigError: fewer than two runs, a run given twice, a run that did not finish or
+            has no training-point ``log_likelihood``, or runs fitted to different data.
+    """
+    if len(runs) < 2:
+        raise ConfigError("--loo needs at least two runs to rank")
+    names = [str(r) for r in runs]
+    if len(set(names)) != len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise ConfigError(f"{twice} is given twice; give each run once")
+    from bnnrun.analysis.inference_data import OBSERVED_DATA_ATTR, TRAIN_POINT
+
+    idatas = {name: _log_likelihood_of("RUN", Path(name)) for name in names}
+    first, *rest = names
+    digest = idatas[first].log_likelihood.attrs[OBSERVED_DATA_ATTR]
+    for name in rest:
+        if idatas[name].log_likelihood.attrs[OBSERVED_DATA_ATTR] != digest:
+            n_a = idatas[first].log_likelihood.sizes.get(TRAIN_POINT)
+            n_b = idatas[name].log_likelihood.sizes.get(TRAIN_POINT)
+            raise ConfigError(
+                f"{first} and {name} were fitted to different training data ({n_a} and {n_b} "
+                "points, not the same data): LOO ranks runs fitted to the same data only"
+            )
+    return loo_table(idatas)

@@ -19,7 +19,7 @@ import jax
 import numpy as np
 
 from bnnrun import __version__, rundir
-from bnnrun.analysis import figures, inference_data
+from bnnrun.analysis import inference_data
 from bnnrun.analysis.metrics import classification_metrics
 from bnnrun.analysis.regression import regression_metrics
 from bnnrun.config import Config
@@ -35,17 +35,19 @@ from bnnrun.inference.checkpoint import (
 from bnnrun.inference.epochs import fit_epochs, total_steps
 from bnnrun.inference.mcmc import fit_nuts
 from bnnrun.inference.objective import ANALYTIC, kl_estimators
-from bnnrun.inference.program import FitResult, fit_svi
+from bnnrun.inference.program import FitResult, fit_svi, steps_per_epoch
 from bnnrun.model.informed import CENTRES
 from bnnrun.model.nets import num_params
 from bnnrun.pipeline.batch import Prefitted, fit_members, restart_keys
 from bnnrun.pipeline.build import Built, guide_for
 from bnnrun.pipeline.outputs import (
     write_fit,
+    write_inference_data,
     write_maps,
     write_ood,
     write_regression,
     write_uncertainty,
+    write_weights,
 )
 from bnnrun.pipeline.posterior import FittedRun, NUTSRun, SVIRun
 from bnnrun.pipeline.reload import build_model
@@ -176,7 +178,10 @@ def _svi_stage(
         record["restart_chosen"] = next(i for i, r in enumerate(restarts) if r["chosen"])
     elif prefitted is not None:
         record["batch_members"] = prefitted.members
-    write_fit(run_dir, fit)
+    per_epoch = (
+        None if inf.num_epochs is None else steps_per_epoch(len(data.y_train), inf.batch_size)
+    )
+    write_fit(run_dir, fit, cfg.analysis, warm_start=warm_start, steps_per_epoch=per_epoch)
     if fit.status != "ok":
         record["diverged_at"] = fit.diverged_at
         where = " of the MAP warm start" if fit is warm_start else ""
@@ -252,11 +257,11 @@ def _nuts_stage(
     )
     laps("nuts")
     samples = result.flat_samples()
-    idata = inference_data.from_mcmc(result.mcmc)
+    fitted = NUTSRun(cfg=cfg, data=data, net=net, model=model, hp=hp, samples=samples)
+    idata = write_inference_data(run_dir, fitted, samples, mcmc=result.mcmc)
     summary = inference_data.diagnostics(idata)
     rundir.write_csv(run_dir / MCMC_SUMMARY, summary.reset_index(names="parameter"))
     rundir.save_npz(run_dir / rundir.POSTERIOR, samples)
-    rundir.save_netcdf(run_dir / rundir.INFERENCE_DATA, idata)
     stats = result.stats
     record: dict[str, Any] = {
         "status": "ok",
@@ -272,7 +277,6 @@ def _nuts_stage(
         "ess_tail_min": float(summary["ess_tail"].min()),
         "fit_seconds": result.run_seconds,
     }
-    fitted = NUTSRun(cfg=cfg, data=data, net=net, model=model, hp=hp, samples=samples)
     laps("fit_outputs")
     return record, fitted
 
@@ -377,9 +381,7 @@ def _execute(cfg: Config, run_dir: Path, *, prefitted: Prefitted | None) -> dict
             laps("predict")
             if np.isfinite(probs).all():  # else the run is marked diverged below
                 record.update(_validation_metrics(fitted, draws))
-                record.update(
-                    write_uncertainty(run_dir, data, probs, num_images=cfg.analysis.num_images)
-                )
+                record.update(write_uncertainty(run_dir, data, probs, cfg.analysis))
                 if cfg.ood is not None:
                     record.update(write_ood(run_dir, fitted, draws=draws, probs=probs))
         record["predict_seconds"] = time.perf_counter() - t_pred
@@ -390,17 +392,12 @@ def _execute(cfg: Config, run_dir: Path, *, prefitted: Prefitted | None) -> dict
             record["error"] = f"non-finite metrics: {', '.join(bad)}"
         record = {"status": record.pop("status"), **metrics, **record}
         if program is not None:
-            idata = inference_data.from_draws(draws, y_observed=data.y_train)
-            rundir.save_netcdf(run_dir / rundir.INFERENCE_DATA, idata)
+            write_inference_data(run_dir, fitted, draws)
             laps("inference_data")
         if data.input_shape == (2,) and not fitted.is_regression:
             write_maps(run_dir, fitted, draws)
             laps("maps")
-        last = list(net.param_shapes())[-1]
-        rundir.save_figure(
-            run_dir / "weights_last_layer.png",
-            figures.weight_density_figure(draws[f"{last}.w"], layer=last),
-        )
+        write_weights(run_dir, fitted, draws)
         laps("weights_figure")
     record.update(
         task=data.task,
@@ -424,8 +421,10 @@ def _data_record(data: Dataset) -> dict[str, Any]:
     record: dict[str, Any] = {}
     if data.is_regression:
         record.update(target_loc=data.y_loc, target_scale=data.y_scale)
-    elif data.class_names is not None:
-        record["class_names"] = list(data.class_names)
+    else:  # a sweep's figures draw chance level, 1 / num_classes
+        record["num_classes"] = data.num_classes
+        if data.class_names is not None:
+            record["class_names"] = list(data.class_names)
     if data.num_dropped:
         record["num_dropped_rows"] = data.num_dropped
     return record

@@ -1,11 +1,12 @@
 """What a run writes besides ``metrics.json``: the ELBO trace, the predictive maps, the
 uncertainty figures and the out-of-distribution scores. Each function writes its files into the
-run directory (atomically) and returns the numbers that go into ``metrics.json``."""
+run directory (atomically) and returns the numbers that go into ``metrics.json``. Figures are
+written by :func:`bnnrun.analysis.figures.save`, as ``<name>.<analysis.figure_format>``."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -13,22 +14,93 @@ import pandas as pd
 from bnnrun import rundir
 from bnnrun.analysis import (
     figures,
+    inference_data,
     regression,
     regression_figures,
     uncertainty,
     uncertainty_figures,
 )
 from bnnrun.analysis.metrics import majority_vote, reliability
+from bnnrun.config.analysis import AnalysisConfig
+from bnnrun.config.prior import InformedPriorConfig
 from bnnrun.data import Dataset, load_dataset
 from bnnrun.inference.program import FitResult
+from bnnrun.model.likelihoods import NOISE_SITE, output_size
+from bnnrun.model.priors import distribution_family
 from bnnrun.pipeline.posterior import FittedRun, LocScale
 
+if TYPE_CHECKING:
+    import arviz as az
 
-def write_fit(run_dir: Path, fit: FitResult) -> None:
-    """``elbo.csv`` and ``elbo.png``: the ELBO at every step."""
+
+def write_fit(
+    run_dir: Path,
+    fit: FitResult,
+    analysis: AnalysisConfig,
+    *,
+    warm_start: FitResult | None = None,
+    steps_per_epoch: int | None = None,
+) -> None:
+    """``elbo.csv``, the SVI ELBO at every step, and its figure ``elbo.<format>``, which also
+    shows the MAP ``warm_start`` before it (if any) and, for epoch fits, an epoch axis."""
     steps = np.arange(1, len(fit.elbo) + 1)
     rundir.write_csv(run_dir / "elbo.csv", pd.DataFrame({"step": steps, "elbo": fit.elbo}))
-    rundir.save_figure(run_dir / "elbo.png", figures.elbo_figure(fit.elbo))
+    warm = warm_start if warm_start is not None and warm_start is not fit else None
+    if fit is warm_start:  # the warm start itself diverged: its trace is the one to see
+        fig = figures.elbo_figure(
+            np.array([]), warm_start=fit.elbo, steps_per_epoch=steps_per_epoch
+        )
+    else:
+        fig = figures.elbo_figure(
+            fit.elbo,
+            warm_start=None if warm is None else warm.elbo,
+            steps_per_epoch=steps_per_epoch,
+            diverged_at=fit.diverged_at,
+        )
+    figures.save(fig, run_dir, "elbo", analysis)
+
+
+def log_likelihood_of_training(fitted: FittedRun, draws: dict[str, np.ndarray]) -> np.ndarray:
+    """Each draw's log density of each training target the fit used, ``[S, N_train]`` float64
+    (a regression's of the standardised targets the model saw, as ``observed_data`` holds
+    them), in chunks of points whose network outputs ``[S, chunk, K]`` stay within
+    ``cfg.analysis.max_chunk_mb``."""
+    data, model = fitted.data, fitted.model
+    num_draws = len(next(iter(draws.values())))
+    width = output_size(model.likelihood, num_classes=data.num_classes)
+    chunk = max(1, (fitted.cfg.analysis.max_chunk_mb << 20) // (4 * num_draws * width))
+    return inference_data.pointwise_log_likelihood(
+        lambda x: fitted.outputs(draws, x),
+        data.x_train,
+        data.y_train,
+        kind=model.likelihood,
+        hp=fitted.hp.get("likelihood", {}),
+        precision=draws.get(NOISE_SITE) if model.learned_noise else None,
+        chunk=chunk,
+    )
+
+
+def write_inference_data(
+    run_dir: Path, fitted: FittedRun, draws: dict[str, np.ndarray], *, mcmc: Any = None
+) -> az.InferenceData:
+    """``posterior.nc``: the posterior ``draws`` ``{site: [S, *shape]}`` as one chain (SVI), or
+    a NUTS run's ``mcmc`` (its chains, ``draws`` being them concatenated), with the training
+    targets as ``observed_data`` and, with ``analysis.log_likelihood``, their
+    ``log_likelihood`` (:func:`log_likelihood_of_training`), for PSIS-LOO. Returns the
+    InferenceData."""
+    data = fitted.data
+    ll = log_likelihood_of_training(fitted, draws) if fitted.cfg.analysis.log_likelihood else None
+    digest = inference_data.digest_of_training_set(data.x_train, data.y_train)
+    if mcmc is None:
+        idata = inference_data.from_draws(
+            draws, y_observed=data.y_train, log_likelihood=ll, observed_digest=digest
+        )
+    else:
+        if ll is not None:
+            ll = ll.reshape(mcmc.num_chains, -1, ll.shape[-1])  # chain after chain
+        idata = inference_data.from_mcmc(mcmc, log_likelihood=ll, observed_digest=digest)
+    rundir.save_netcdf(run_dir / rundir.INFERENCE_DATA, idata)
+    return idata
 
 
 def write_maps(run_dir: Path, fitted: FittedRun, draws: dict[str, np.ndarray]) -> None:
@@ -40,16 +112,18 @@ def write_maps(run_dir: Path, fitted: FittedRun, draws: dict[str, np.ndarray]) -
     )
     cls = 1  # the paper maps p(class 1); for more classes, the same class for comparability
     p_cls = fitted.probs(draws, grid)[..., cls]
+    inputs = [f"x{i + 1}{_scaled(fitted)}" for i in range(2)]
     mean, std = p_cls.mean(axis=0), p_cls.std(axis=0)
     size = axes.shape[1]
     rundir.save_npz(  # the maps' numbers, for a sweep's side-by-side figures
         run_dir / rundir.MAPS,
         {"axes": axes, "mean": mean.reshape(size, size), "std": std.reshape(size, size)},
     )
-    for name, values, cmap, vmax in (
-        ("predictive_mean", mean, "RdBu_r", 1.0),
-        ("predictive_std", std, "viridis", None),
-    ):
+    for name, values, cmap, vmax, label in (
+        ("predictive_mean", mean, "RdBu_r", 1.0, f"mean of p(class {cls} | x) (probability)"),
+        ("predictive_std", std, "viridis", None,
+         f"std of p(class {cls} | x) over draws (probability)"),
+    ):  # fmt: skip
         what = "mean" if name.endswith("mean") else "std"
         fig = figures.predictive_map_figure(
             axes,
@@ -60,8 +134,10 @@ def write_maps(run_dir: Path, fitted: FittedRun, draws: dict[str, np.ndarray]) -
             vmin=0.0,
             vmax=vmax,
             title=f"posterior predictive {what} of p(class {cls} | x)",
+            colorbar_label=label,
+            input_labels=inputs,
         )
-        rundir.save_figure(run_dir / f"{name}.png", fig)
+        figures.save(fig, run_dir, name, fitted.cfg.analysis)
 
 
 def _class_names(data: Dataset) -> tuple[str, ...]:
@@ -69,14 +145,17 @@ def _class_names(data: Dataset) -> tuple[str, ...]:
 
 
 def write_uncertainty(
-    run_dir: Path, data: Dataset, probs: np.ndarray, *, num_images: int
+    run_dir: Path, data: Dataset, probs: np.ndarray, analysis: AnalysisConfig
 ) -> dict[str, Any]:
     """The reliability diagram for every run; for images also the paper's uncertainty
     analyses (figs. 4-6). Returns their numbers for ``metrics.json``."""
     mean = probs.mean(axis=0)
-    rundir.save_figure(
-        run_dir / "reliability.png",
+    num_images = analysis.num_images
+    figures.save(
         uncertainty_figures.reliability_figure(reliability(mean, data.y_test)),
+        run_dir,
+        "reliability",
+        analysis,
     )
     record = uncertainty.uncertainty_metrics(probs, data.y_test)
     if data.x_test.ndim != 4:
@@ -84,9 +163,15 @@ def write_uncertainty(
     names = _class_names(data)
     eer = uncertainty.expected_error_rate(probs)
     vote = majority_vote(probs)
+    right = vote == data.y_test
+    counts = {
+        group: np.bincount(data.y_test[mask], minlength=len(names))
+        for group, mask in (("misclassified", ~right), ("correct", right),
+                            ("all", np.ones_like(right)))
+    }  # fmt: skip
     made = {
         "class_variance": uncertainty_figures.class_variance_figure(
-            uncertainty.class_variance(probs, data.y_test), class_names=names
+            uncertainty.class_variance(probs, data.y_test), class_names=names, counts=counts
         ),
         "expected_error_rate": uncertainty_figures.expected_error_rate_figure(
             eer, num_draws=probs.shape[0]
@@ -114,7 +199,7 @@ def write_uncertainty(
             title=f"{title} ({len(shown)} of {len(idx)})",
         )
     for name, fig in made.items():
-        rundir.save_figure(run_dir / f"{name}.png", fig)
+        figures.save(fig, run_dir, name, analysis)
     return record
 
 
@@ -122,7 +207,7 @@ def write_ood(
     run_dir: Path, fitted: FittedRun, *, draws: dict[str, np.ndarray], probs: np.ndarray
 ) -> dict[str, Any]:
     """AUROCs of entropy and mutual information for the ``ood`` data set's test inputs against
-    the run's own test inputs, and their histograms (``ood_hist.png``)."""
+    the run's own test inputs, and their histograms (``ood_hist.<format>``)."""
     ood_cfg = fitted.cfg.ood
     ood = load_dataset(ood_cfg)
     s_in = uncertainty.ood_scores(probs)
@@ -135,7 +220,7 @@ def write_ood(
         in_name=fitted.data.name,
         out_name=ood.name,
     )
-    rundir.save_figure(run_dir / "ood_hist.png", fig)
+    figures.save(fig, run_dir, "ood_hist", fitted.cfg.analysis)
     return {
         "ood_dataset": ood.name,
         "ood_num_test": len(ood.y_test),
@@ -188,12 +273,48 @@ def write_regression(
             np.sqrt(epi + alea),
             x_train=data.x_train[:, 0],
             y_train=data.y_original(data.y_train),
-            x_label=f"{name} (standardised)" if _standardised(fitted) else name,
-            y_label="y",
+            x_label=f"{name}{_scaled(fitted)}",
+            y_label="y (target's original units)",
         )
     for name, fig in made.items():
-        rundir.save_figure(run_dir / f"{name}.png", fig)
+        figures.save(fig, run_dir, name, fitted.cfg.analysis)
 
 
-def _standardised(fitted: FittedRun) -> bool:
-    return bool(getattr(fitted.cfg.dataset, "standardize", False))
+def _scaled(fitted: FittedRun) -> str:
+    """`` (standardised)`` for inputs scaled to mean 0 and std 1, else ``""``."""
+    return " (standardised)" if getattr(fitted.cfg.dataset, "standardize", False) else ""
+
+
+def write_weights(run_dir: Path, fitted: FittedRun, draws: dict[str, np.ndarray]) -> None:
+    """``weights_last_layer.<format>``: the posterior of each weight of the network's last
+    layer (the largest by |posterior mean| if there are many), with the run's prior over it; a
+    learned scale's prior is drawn at that scale's posterior median, as its label says."""
+    last = list(fitted.net.param_shapes())[-1]
+    site = f"{last}.w"
+    prior_cfg = fitted.cfg.prior
+    family = distribution_family(prior_cfg)
+    learned = draws.get(f"{site}_scale")
+    if isinstance(prior_cfg, InformedPriorConfig) and (
+        prior_cfg.layers is None or last in prior_cfg.layers
+    ):
+        prior = figures.PriorCurve(
+            None, f"prior: {family}, centred on each weight's source value (not drawn)"
+        )
+    elif family == "flat":
+        prior = figures.prior_curve("flat")
+    else:
+        informed = isinstance(prior_cfg, InformedPriorConfig)
+        scale = prior_cfg.default_scale if informed else prior_cfg.scale
+        note = ""
+        if learned is not None:
+            scale = float(np.median(learned))
+            note = ", learned scale at its posterior median"
+        prior = figures.prior_curve(
+            family,
+            loc=prior_cfg.loc,
+            scale=scale,
+            df=getattr(prior_cfg, "df", None),
+            scale_note=note,
+        )
+    fig = figures.weight_density_figure(draws[site], layer=last, prior=prior)
+    figures.save(fig, run_dir, "weights_last_layer", fitted.cfg.analysis)

@@ -23,8 +23,10 @@ HEADLINE = (
     ("coverage_90", "90% coverage", 3),
 )
 #: The one file to open first, by preference: the 2-D classification map, the 1-D regression
-#: band, else the record itself.
-FIRST_FILES = ("predictive_std.png", "predictive_bands.png")
+#: band (in any of the figure formats, ``analysis.figure_format``), else the record itself.
+FIRST_FILES = ("predictive_std", "predictive_bands")
+#: The suffixes a figure may have.
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 #: Stages faster than this are left out of the time line (they all count in the total).
 MIN_STAGE_SECONDS = 0.05
 
@@ -56,9 +58,10 @@ def stage_times(stage_seconds: Mapping[str, float], total: float | None = None) 
 
 def first_file(files: Iterable[str]) -> str:
     """The file of a run directory to open first: the first of :data:`FIRST_FILES` among
-    ``files`` (names in the directory), else ``metrics.json``."""
+    ``files`` (names in the directory; a figure in any format), else ``metrics.json``."""
     present = set(files)
-    return next((name for name in FIRST_FILES if name in present), "metrics.json")
+    names = (stem + suffix for stem in FIRST_FILES for suffix in FIGURE_SUFFIXES)
+    return next((name for name in names if name in present), "metrics.json")
 
 
 def summary_lines(record: Mapping[str, Any], run_dir: Path, files: Iterable[str]) -> list[str]:

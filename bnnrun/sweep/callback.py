@@ -8,6 +8,7 @@ exit code say whether every job finished ok.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,20 @@ log = logging.getLogger("bnnrun")
 
 class SweepReport(Callback):
     """Write ``summary.csv``, ``summary_by_config.csv``, ``plots/`` and ``report.html`` at the
-    sweep's root; exit 1, naming the jobs, if any job failed, diverged or is missing."""
+    sweep's root; exit 1, naming the jobs, if any job failed, diverged or is missing. When the
+    multirun starts, record its command line there (``command.txt``), which the report shows."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from bnnrun import rundir
+        from bnnrun.sweep.report import COMMAND, command_line
+
+        root = Path(config.hydra.sweep.dir)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            with rundir.atomic_path(root / COMMAND) as tmp:
+                tmp.write_text(command_line(sys.argv, os.getcwd()) + "\n", encoding="utf-8")
+        except OSError as exc:  # the sweep can run without it; its report then says so
+            log.warning("could not record the sweep's command in %s: %s", root / COMMAND, exc)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from bnnrun.sweep.aggregate import aggregate

@@ -13,24 +13,30 @@ from matplotlib.figure import Figure
 
 
 class Metric(NamedTuple):
-    """A metric as figures show it: its column, label and direction."""
+    """A metric as figures show it: its column, label, direction and unit."""
 
     name: str
     label: str
     higher_is_better: bool
+    unit: str = ""
+
+    @property
+    def axis_label(self) -> str:
+        """``NLL (nats per test point)``: the label with its unit, for an axis or colour bar."""
+        return f"{self.label} ({self.unit})" if self.unit else self.label
 
 
 #: The metrics a sweep of classifiers shows.
 SHOWN = (
-    Metric("accuracy", "accuracy", True),
-    Metric("nll", "NLL", False),
-    Metric("ece", "ECE", False),
+    Metric("accuracy", "accuracy", True, "fraction correct"),
+    Metric("nll", "NLL", False, "nats per test point"),
+    Metric("ece", "ECE", False, "fraction"),
 )
 #: The metrics a sweep of regressions shows.
 SHOWN_REGRESSION = (
-    Metric("rmse", "RMSE", False),
-    Metric("nll", "NLL", False),
-    Metric("crps", "CRPS", False),
+    Metric("rmse", "RMSE", False, "target's original units"),
+    Metric("nll", "NLL", False, "nats per test point"),
+    Metric("crps", "CRPS", False, "target's original units"),
 )
 
 
@@ -72,6 +78,20 @@ def _grid_values(
     return out
 
 
+def metric_limits(table: pd.DataFrame, metrics: Sequence[Metric]) -> dict[str, tuple[float, float]]:
+    """Each metric's colour range over every configuration of ``table`` (all data sets and
+    facets): ``{name: (min, max)}`` of ``<name>_mean``, so that heat maps drawn per data set
+    share one scale. Metrics without a finite value are left out."""
+    limits = {}
+    for metric in metrics:
+        column = f"{metric.name}_mean"
+        values = table[column].to_numpy(dtype=float) if column in table else np.array([])
+        values = values[np.isfinite(values)]
+        if values.size:
+            limits[metric.name] = (float(values.min()), float(values.max()))
+    return limits
+
+
 def heatmap_figure(
     table: pd.DataFrame,
     *,
@@ -81,6 +101,7 @@ def heatmap_figure(
     col_order: Sequence[object],
     title: str,
     metrics: Sequence[Metric] = SHOWN,
+    limits: Mapping[str, tuple[float, float]] | None = None,
 ) -> Figure:
     """One heat map per metric of its mean over seeds, ``rows`` x ``cols``, annotated ± std.
 
@@ -89,8 +110,11 @@ def heatmap_figure(
             pair, with columns ``<metric>_mean`` and ``<metric>_std``.
         row_order, col_order: the values of ``rows`` and ``cols`` in display order; cells
             without a configuration (or without a finished run) show ``n/a``.
+        limits: ``{metric: (vmin, vmax)}`` of the colour scale (:func:`metric_limits` over
+            the whole sweep, so that panels of different data sets compare); a metric left out
+            spans its values in ``table``.
     """
-    width = (1.6 + 0.95 * len(col_order)) * len(metrics)
+    width = (2.6 + 0.95 * len(col_order)) * len(metrics)  # room for the colour bar's label
     fig = Figure(figsize=(width, 1.6 + 0.5 * len(row_order)), layout="constrained")
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     where = {"rows": rows, "cols": cols, "row_order": row_order, "col_order": col_order}
@@ -98,10 +122,11 @@ def heatmap_figure(
         mean = _grid_values(table, f"{metric.name}_mean", **where)
         std = _grid_values(table, f"{metric.name}_std", **where)
         cmap = colormaps["viridis" if metric.higher_is_better else "viridis_r"]
-        image = ax.imshow(
-            np.ma.masked_invalid(mean), cmap=cmap.with_extremes(bad="0.9"), aspect="auto"
-        )
-        fig.colorbar(image, ax=ax, shrink=0.8)
+        vmin, vmax = (limits or {}).get(metric.name, (None, None))
+        image = ax.imshow(np.ma.masked_invalid(mean), cmap=cmap.with_extremes(bad="0.9"),
+                          aspect="auto", vmin=vmin, vmax=vmax)  # fmt: skip
+        bar = fig.colorbar(image, ax=ax)
+        bar.set_label(f"mean {metric.axis_label}", fontsize=8)
         for i, j in np.ndindex(mean.shape):
             rgb = image.cmap(image.norm(mean[i, j]))[:3] if np.isfinite(mean[i, j]) else (1, 1, 1)
             dark = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] < 0.5
@@ -133,15 +158,17 @@ def map_tiles_figure(
     col_order: Sequence[object],
     title: str,
     label: str,
+    inputs: Sequence[str] = ("x1 (standardised)", "x2 (standardised)"),
 ) -> Figure:
     """Maps of several runs side by side, ``rows`` x ``cols``, on one colour scale.
 
     Args:
         maps: ``{(row value, col value): Map}``; tiles without a map stay empty.
-        label: what the colour shows.
+        label: what the colour shows, with its unit.
+        inputs: the two inputs' names, said under the tiles (which have no ticks).
     """
     fig = Figure(
-        figsize=(1.2 + 2.0 * len(col_order), 0.8 + 2.0 * len(row_order)), layout="constrained"
+        figsize=(1.2 + 2.0 * len(col_order), 1.1 + 2.0 * len(row_order)), layout="constrained"
     )
     axes = fig.subplots(len(row_order), len(col_order), squeeze=False)
     vmax = max((float(np.nanmax(m.values)) for m in maps.values()), default=1.0)
@@ -163,6 +190,7 @@ def map_tiles_figure(
             ax.set_ylabel(f"{rows}={r}", fontsize=9)
     if mesh is not None:
         fig.colorbar(mesh, ax=axes, shrink=0.6, label=label)
+    fig.supxlabel(f"each tile: {inputs[0]} across, {inputs[1]} up", fontsize=9)
     fig.suptitle(title)
     return fig
 
@@ -174,10 +202,16 @@ def metric_vs_figure(
     lines: Sequence[str],
     title: str,
     metrics: Sequence[Metric] = SHOWN,
+    chance: Sequence[float] = (),
 ) -> Figure:
     """Each metric against the numeric key ``x``: mean over seeds with ± std error bars, one
     line per combination of the ``lines`` keys. The x axis is logarithmic when ``x`` spans
-    more than a decade of positive values (a log-spaced grid of scales)."""
+    more than a decade of positive values (a log-spaced grid of scales).
+
+    Args:
+        chance: the accuracy of guessing, ``1 / num_classes``, for each data set in ``table``:
+            a dotted line on the accuracy panel.
+    """
     fig = Figure(figsize=(4.2 * len(metrics), 3.6), layout="constrained")
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     xs = table[x].astype(float)
@@ -191,15 +225,20 @@ def metric_vs_figure(
             ax.errorbar(group[x].astype(float), group[f"{metric.name}_mean"],
                         yerr=group[f"{metric.name}_std"].fillna(0.0), marker="o", ms=3,
                         capsize=2, label=label)  # fmt: skip
+        if metric.name == "accuracy":
+            for level in sorted(set(chance)):
+                ax.axhline(level, color="0.3", lw=1, ls=":",
+                           label=f"chance (1/{round(1 / level)} classes)")  # fmt: skip
         if log_x:
             ax.set_xscale("log")
         ax.set_xlabel(x)
-        ax.set_ylabel(metric.label)
+        ax.set_ylabel(metric.axis_label)
         ax.grid(alpha=0.3)
         better = "higher" if metric.higher_is_better else "lower"
         ax.set_title(f"{metric.label} ({better} is better)", fontsize=10)
-    if lines:
-        axes[-1].legend(fontsize=7, loc="best")
+    for ax, metric in zip(axes, metrics, strict=True):
+        if (lines and ax is axes[-1]) or (metric.name == "accuracy" and chance):
+            ax.legend(fontsize=7, loc="best")
     fig.suptitle(title)
     return fig
 
@@ -241,7 +280,9 @@ def configs_figure(
                     fmt="o", capsize=4, color="C0", label="mean ± std", zorder=3)  # fmt: skip
         better = "higher" if metric.higher_is_better else "lower"
         ax.set_title(f"{metric.label} ({better} is better)", fontsize=10)
+        ax.set_xlabel(metric.axis_label)
         ax.grid(alpha=0.3, axis="x")
+    axes[0].set_ylabel("configuration")
     axes[0].set_yticks(ys, names)
     axes[0].set_ylim(len(names) - 0.5, -0.5)
     axes[-1].legend(fontsize=7, loc="best")
@@ -303,8 +344,68 @@ def strip_figure(
     ax.set_yticks(range(len(labels)), ticks, fontsize=8)
     ax.set_ylim(len(labels) - 0.5, -0.5)
     better = "higher" if metric.higher_is_better else "lower"
-    ax.set_xlabel(f"test {metric.label} ({better} is better)")
+    ax.set_xlabel(f"test {metric.axis_label}, {better} is better")
     ax.grid(alpha=0.3, axis="x")
     ax.legend(fontsize=7, loc="best")
     ax.set_title(title, fontsize=10)
+    return fig
+
+
+class Curve(NamedTuple):
+    """One run's ELBO trace: its replicate's label (``seed=1``), steps ``[T]`` and ELBO ``[T]``."""
+
+    label: str
+    steps: np.ndarray
+    elbo: np.ndarray
+
+
+def elbo_overlay_figure(
+    curves: Mapping[str, Sequence[Curve]], *, title: str, max_points: int = 600
+) -> Figure:
+    """The ELBO traces of a sweep's runs: one panel per configuration, its replicates overlaid.
+
+    Each trace is drawn as the loss, ``-ELBO``, smoothed by a centred rolling mean over 1% of
+    its steps (``pandas.Series.rolling``), on a log scale when every smoothed value is
+    positive, so that both the first steps and the end stay in view. A replicate keeps its
+    colour in every panel.
+
+    Args:
+        curves: ``{configuration label: its runs' curves}``, panels in this order.
+        title: the figure's title.
+        max_points: the most points drawn per trace (evenly spaced, after smoothing).
+    """
+    labels = sorted({c.label for runs in curves.values() for c in runs})
+    colour = {label: f"C{i % 10}" for i, label in enumerate(labels)}
+    ncols = min(3, max(len(curves), 1))
+    nrows = max(1, -(-len(curves) // ncols))
+    fig = Figure(figsize=(4.4 * ncols, 0.9 + 2.8 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.flat[len(curves) :]:
+        ax.set_visible(False)
+    for ax, (config, runs) in zip(axes.flat, curves.items(), strict=False):
+        positive = True
+        for curve in runs:
+            loss = pd.Series(-np.asarray(curve.elbo, dtype=float))
+            window = max(1, len(loss) // 100)
+            smooth = loss.rolling(window, center=True, min_periods=1).mean().to_numpy()
+            keep = np.unique(np.linspace(0, len(loss) - 1, min(len(loss), max_points)).astype(int))
+            ys = smooth[keep]
+            finite = ys[np.isfinite(ys)]
+            positive &= bool(finite.size == 0 or finite.min() > 0)
+            ax.plot(np.asarray(curve.steps)[keep], ys, lw=1, alpha=0.85,
+                    color=colour[curve.label], label=curve.label)  # fmt: skip
+        if positive:
+            ax.set_yscale("log")
+        ax.set_title(config, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.set_ylabel("-ELBO (nats)" + (", log scale" if positive else ""), fontsize=8)
+        ax.tick_params(which="both", labelsize=7)
+        ax.grid(alpha=0.3)
+    if labels and len(labels) <= 12:
+        from matplotlib.lines import Line2D  # only for the legend's handles
+
+        handles = [Line2D([], [], color=colour[label], lw=1.5, label=label) for label in labels]
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(labels), 6),
+                   fontsize=8, frameon=False)  # fmt: skip
+    fig.suptitle(title, fontsize=10)
     return fig

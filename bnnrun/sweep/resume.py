@@ -18,8 +18,8 @@ from typing import Any
 from bnnrun.config import Config
 from bnnrun.rundir import read_metrics
 
-#: Config sections that do not change a run's results.
-NOT_COMPARED = ("runtime", "resume")
+#: Config sections that do not change a run's results (``logger``: where it is also recorded).
+NOT_COMPARED = ("runtime", "resume", "logger")
 
 
 class JobState(Enum):

@@ -30,7 +30,7 @@ CHOICES = {"dataset": ("dataset", "name"), "prior": ("prior", "family"),
            "hyperprior": ("hyperprior", "kind")}  # fmt: skip
 #: Numbers in ``metrics.json`` that identify a run rather than measure it.
 NOT_METRICS = frozenset(
-    {"seed", "num_params", "num_steps", "num_train", "num_test", "diverged_at"}
+    {"seed", "num_params", "num_steps", "num_train", "num_test", "num_classes", "diverged_at"}
     | {"target_loc", "target_scale", "num_dropped_rows"}
 )
 #: Keys whose values are replicates of one configuration, which tables group over: the seed

@@ -105,22 +105,16 @@ class BnnrunSweeper(BasicSweeper):
         interval_points: int = 7,
         batch: int | None = None,
     ) -> None:
-        from bnnrun.errors import ExitCode, say
+        from bnnrun.errors import ConfigError, ExitCode, say
+        from bnnrun.sweep.options import check_options
 
         super().__init__(max_batch_size=max_batch_size, params=params)
-        if isinstance(interval_points, bool) or interval_points < 2:
-            say(
-                f"hydra.sweeper.interval_points={interval_points} is not allowed: it must be an "
-                "integer >= 2 (the points of each interval, both ends included)"
-            )
+        try:  # checked before Hydra too (bnnrun.cli.precheck), for a sweep started otherwise
+            check_options(interval_points=interval_points, batch=batch)
+        except ConfigError as exc:
+            say(str(exc))
             sys.exit(ExitCode.BAD_INPUT)
         self.interval_points = interval_points
-        if batch is not None and (isinstance(batch, bool) or batch < 1):
-            say(
-                f"hydra.sweeper.batch={batch} is not allowed: it must be an integer >= 1 "
-                "(1: every job fits alone) or null (as many fits together as memory allows)"
-            )
-            sys.exit(ExitCode.BAD_INPUT)
         self.batch = batch
 
     def _grid(self, arguments: Sequence[str]) -> list[list[str]]:
@@ -230,7 +224,19 @@ class BnnrunSweeper(BasicSweeper):
         progress = getattr(self, "_progress", None)
         for overrides in batch if progress is not None else ():
             log.info("%s", progress.job_started(overrides))
-        results = self.launcher.launch(batch, initial_job_idx=start)
+        try:
+            results = self.launcher.launch(batch, initial_job_idx=start)
+        except Exception as exc:  # the launcher itself (a killed worker, a lost cluster)
+            from bnnrun.errors import BnnrunError, ExitCode, full_errors, say
+
+            if isinstance(exc, BnnrunError) or full_errors():
+                raise
+            what = (str(exc).strip().splitlines() or [""])[0]
+            say(
+                f"the sweep's launcher failed ({type(exc).__name__}: {what}); every finished "
+                "job is kept: run the same command again to finish the sweep"
+            )
+            sys.exit(ExitCode.FAILED)
         for r in results:
             if progress is not None:
                 hc = r.hydra_cfg

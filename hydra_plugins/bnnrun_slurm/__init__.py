@@ -1,0 +1,1 @@
+"""bnnrun's Slurm launcher (``hydra/launcher=slurm``), found by Hydra's plugin scan."""
