@@ -163,7 +163,9 @@ def test_requeued_jobs_continue_from_their_checkpoints(
         m = metrics(run_dir)
         assert m["status"] == "ok" and m["num_steps"] == STEPS
         k = m["resumed_from_step"]
-        assert 0 < k < STEPS and k % EVERY == 0
+        # Mid-fit as a rule; on a loaded machine the signal may land after the last step's
+        # checkpoint, while the run analyses (k == STEPS): it still continues from it.
+        assert 0 < k <= STEPS and k % EVERY == 0
         assert f"resuming from the checkpoint at step {k}" in (run_dir / "bnnrun.log").read_text()
         ref = whole / run_dir.name
         for key in ["accuracy", "nll", "elbo_final"]:
