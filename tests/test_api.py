@@ -59,6 +59,7 @@ def test_unknown_name_is_an_attribute_error() -> None:
         bnnrun.bogus  # noqa: B018
 
 
+@pytest.mark.slow
 def test_notebook_recipe_from_config_to_predictive(tmp_path) -> None:
     """compose -> load_dataset -> build_model -> execute -> load_run -> predictive, as the
     docstring shows; the reloaded run's draws give the accuracy metrics.json records."""

@@ -226,7 +226,16 @@ def _uci_path_too_long(tmp: Path, mp: pytest.MonkeyPatch) -> tuple[list[str], st
     )
 
 
+def _data_dir_too_long(tmp: Path, mp: pytest.MonkeyPatch) -> tuple[list[str], str]:
+    name = "x" * 300  # found by the property suite: stat() raises, it does not say "absent"
+    return (
+        ["dataset=mnist", f"dataset.data_dir={name}"],
+        f"dataset.data_dir {name} cannot be searched: File name too long",
+    )
+
+
 CASES: dict[str, Case] = {
+    "a data_dir whose name is too long": _data_dir_too_long,
     "an informed source whose name is too long": _source_name_too_long,
     "a UCI path whose name is too long": _uci_path_too_long,
     "train and test images of different sizes": _mixed_images,

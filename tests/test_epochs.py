@@ -69,6 +69,7 @@ def _fit(cfg, loop: str, *, x: np.ndarray | None = None):
     )
 
 
+@pytest.mark.slow
 def test_step_and_scan_loops_fit_the_same_posterior_reproducibly() -> None:
     cfg = make_config(*DIGITS_MLP)
     scan, step = _fit(cfg, "scan"), _fit(cfg, "step")
@@ -93,6 +94,7 @@ def test_non_finite_elbo_stops_an_epoch_fit(loop: str) -> None:
     assert np.isfinite(fit.elbo[:-1]).all()
 
 
+@pytest.mark.slow
 def test_warm_start_places_the_guides_means_at_the_map_estimate() -> None:
     cfg = make_config(*DIGITS_MLP, "inference.warm_start_epochs=1")
     data = load_dataset(cfg.dataset)

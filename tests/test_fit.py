@@ -76,7 +76,9 @@ def optimal_log_scale(cfg, n: int, abs_sum: float, tau: float) -> float:
     return float(optimize.brentq(stationary, -20.0, 20.0))
 
 
-@pytest.mark.parametrize("hyperprior", ["half_normal", "inverse_gamma"])
+@pytest.mark.parametrize(
+    "hyperprior", ["half_normal", pytest.param("inverse_gamma", marks=pytest.mark.slow)]
+)
 def test_learned_scales_are_fitted(tmp_path: Path, hyperprior: str) -> None:
     """Each layer's learned scale ends where the ELBO is stationary given its layer's fitted
     weights (within 0.25 in log space), far from where it started, the hyperprior's median."""
@@ -108,6 +110,7 @@ def test_learned_scales_are_fitted(tmp_path: Path, hyperprior: str) -> None:
     assert max(moved) > 1.0  # a scale left at its start would miss by more than 1
 
 
+@pytest.mark.slow
 def test_minibatch_svi_learns(tmp_path: Path) -> None:
     cfg = make_config(
         "dataset.noise=0.1",

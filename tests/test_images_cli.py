@@ -27,6 +27,7 @@ IMAGE_FILES = [
 ]
 
 
+@pytest.mark.slow
 def test_cnn_on_digits_writes_every_analysis(run_cli, tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = run_cli(

@@ -56,7 +56,14 @@ GUIDE_RUNS = {
 }
 
 
-@pytest.mark.parametrize("guide", [g.value for g in GuideName])
+# The default guide in make test; the others with the slow tests.
+GUIDES = [
+    g.value if g.value == "normal" else pytest.param(g.value, marks=pytest.mark.slow)
+    for g in GuideName
+]
+
+
+@pytest.mark.parametrize("guide", GUIDES)
 def test_each_guide_fits_reloads_and_exports(tmp_path: Path, guide: str) -> None:
     import arviz as az
 
@@ -274,6 +281,7 @@ def test_impossible_new_options_are_refused(overrides: list[str], message: str) 
         make_config(*overrides)
 
 
+@pytest.mark.slow
 def test_noncentered_run_reports_weights_by_their_own_names(tmp_path: Path) -> None:
     """A non-centred model's guide holds ``<site>_decentered``; draws, the point estimate, the
     ArviZ export and the plots still see each weight as ``<site> = s * z`` (loc 0)."""

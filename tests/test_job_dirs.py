@@ -26,7 +26,7 @@ def test_a_slash_is_escaped_and_distinct_names_stay_distinct() -> None:
     # A literal %2F in a value is not confused with an escaped '/'.
     assert job_dirname("dataset.path=a%2Fb") == "dataset.path=a%252Fb"
     assert job_dirname("dataset.path=a%2Fb") != job_dirname("dataset.path=a/b")
-    assert job_dirname("") == ""
+    assert job_dirname("") == "defaults"  # nothing to name it by (no override, or runtime.* only)
 
 
 def test_a_long_name_is_cut_to_255_bytes_and_ends_with_a_hash_of_the_whole() -> None:

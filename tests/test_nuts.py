@@ -95,6 +95,7 @@ def test_nuts_on_a_tiny_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     np.testing.assert_array_equal(thinned["layer1.w"][-1], draws["layer1.w"][-1])
 
 
+@pytest.mark.slow
 def test_sequential_chains_with_a_dense_mass_matrix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -156,6 +157,7 @@ def test_two_nuts_runs_in_one_process(tmp_path: Path) -> None:
         assert (tmp_path / str(seed) / "posterior.nc").is_file()
 
 
+@pytest.mark.slow
 def test_nuts_on_a_noncentered_model_keeps_the_weights(tmp_path: Path) -> None:
     import arviz as az
 

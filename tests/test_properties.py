@@ -214,11 +214,15 @@ def composed(option: tuple[str, ...], extra: list[str], run_dir: Path) -> DictCo
 
 def outcome(apply: Any) -> str | None:
     """None if ``apply()`` accepts the input, else the one line the CLI prints for it. Raises
-    anything that is neither a bnnrun error nor a Hydra/OmegaConf composition error."""
+    anything that is neither a bnnrun error, an OSError naming its path, nor a Hydra/OmegaConf
+    composition error."""
     try:
         apply()
     except BnnrunError as exc:
         message = str(exc)
+    except OSError as exc:  # a path the OS refuses (too long): the CLI names it and the reason
+        assert exc.filename is not None and exc.strerror, exc
+        message = describe_error(exc)
     except (HydraException, OmegaConfBaseException) as exc:
         # OmegaConf wraps a TypeError from a schema's __post_init__: that is a bug, not a refusal.
         cause = exc.__cause__

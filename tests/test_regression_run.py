@@ -93,6 +93,7 @@ def test_svi_and_nuts_regressions_compare(toy_run: Path, tmp_path: Path) -> None
     assert result["kl_mean"] >= 0 and result["kl_reverse_mean"] >= 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "likelihood", ["likelihood=heteroscedastic", "likelihood=student_t", "likelihood.noise=fixed"]
 )

@@ -64,7 +64,7 @@ def test_resumed_fit_ends_bit_identical(tmp_path: Path) -> None:
         np.testing.assert_array_equal(resumed.params[name], value, err_msg=name)
 
 
-@pytest.mark.parametrize("loop", ["scan", "step"])
+@pytest.mark.parametrize("loop", [pytest.param("scan", marks=pytest.mark.slow), "step"])
 def test_resumed_epoch_fit_ends_bit_identical(tmp_path: Path, loop: str) -> None:
     """Epoch fits checkpoint and resume too, mid-epoch included, in either loop strategy."""
     cfg = make_config(

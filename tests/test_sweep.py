@@ -99,7 +99,13 @@ def test_sweep_reports_its_plan_and_each_jobs_progress(sweep) -> None:
     assert "job 1/6: dataset=moons prior=normal hyperprior=fixed\n" in out
     for k in range(1, 7):
         assert f"job {k}/6: " in out
-    first = metrics(root / "dataset=moons,debug=smoke,hyperprior=fixed,prior=normal")
+    # Each job's directory is named by the overrides that vary, debug=smoke left out.
+    named = {
+        ",".join(sorted(f"{k}={getattr(r, k)}" for k in ("dataset", "prior", "hyperprior")))
+        for r in runs.itertuples()
+    }
+    assert set(runs["run_dir"]) == named and len(named) == 6
+    first = metrics(root / "dataset=moons,hyperprior=fixed,prior=normal")
     assert f"job 1/6 ok: accuracy {first['accuracy']:.3f}, NLL {first['nll']:.4f}, ECE " in out
     assert len(runs) == 6 and out.count("; ETA ") == 5 and "job 6/6 ok: " in out
     assert out.rstrip().count("; done") == 1
@@ -148,6 +154,7 @@ def test_report_command_refuses_a_directory_without_jobs(tmp_path: Path) -> None
     assert "holds no job directories" in proc.stderr and len(proc.stderr.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_failed_jobs_are_recorded_and_rerun_skips_finished_ones(
     cache_dir: Path, tmp_path: Path
 ) -> None:
@@ -183,6 +190,35 @@ def test_failed_jobs_are_recorded_and_rerun_skips_finished_ones(
     assert metrics(lost)["status"] == "ok"
     counts = pd.read_csv(root / "summary.csv")["status"].value_counts().to_dict()
     assert counts == {"ok": 2, "failed": 2}
+
+
+def test_job_dirs_are_named_by_what_varies_and_a_rerun_finds_them(
+    cache_dir: Path, tmp_path: Path
+) -> None:
+    """``prior=laplace seed=0,1`` names its jobs seed=0 and seed=1. Adding a seed to the same
+    sweep runs only the new one; changing the shared prior there is refused (exit 2), and the
+    finished runs are untouched."""
+    root = tmp_path / "sweep"
+    common = [*SMOKE, "inference.num_steps=50", f"hydra.sweep.dir={root}"]
+    proc = bnnrun(cache_dir, *common, "prior=laplace", "seed=0,1")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in root.iterdir() if (p / "metrics.json").is_file()) == [
+        "seed=0",
+        "seed=1",
+    ]
+    assert metrics(root / "seed=1")["config"]["prior"]["family"] == "laplace"
+    stamps = {d: (root / d / "metrics.json").stat().st_mtime_ns for d in ("seed=0", "seed=1")}
+    more = bnnrun(cache_dir, *common, "prior=laplace", "seed=0,1,2")
+    assert more.returncode == 0, more.stderr
+    assert "1 to run, 2 already finished (skipped)" in more.stdout + more.stderr
+    assert sorted(pd.read_csv(root / "summary.csv")["run_dir"]) == ["seed=0", "seed=1", "seed=2"]
+    other = bnnrun(cache_dir, *common, "prior=normal", "seed=0,1")
+    assert other.returncode == 2
+    assert other.stderr.strip().splitlines() == [
+        f"bnnrun: error: {root / 'seed=0'} already holds a finished run of another config; it "
+        "is never overwritten: choose another hydra.sweep.dir"
+    ]
+    assert {d: (root / d / "metrics.json").stat().st_mtime_ns for d in stamps} == stamps
 
 
 @pytest.mark.parametrize(

@@ -179,6 +179,7 @@ def dry_run(overrides: list[str]) -> list[list[str]]:
     return launched
 
 
+@pytest.mark.slow
 def test_paper_grid_is_26_jobs_per_seed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """experiment=paper_synthetic: 2 datasets x 4 priors x 4 hyperpriors = 32 combinations per
     seed, less the flat prior with each of the 3 learned scales on each dataset: 26 per seed."""

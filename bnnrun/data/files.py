@@ -159,14 +159,18 @@ def find_local(
 
     Raises:
         DataError: a folder the user named is a file, or holds a directory under an IDX
-            file's name.
+            file's name; a folder cannot be searched (its name is too long for the file
+            system, or it is not readable).
     """
     source = SOURCES[name]
     for what, folder in search_dirs(name, data_dir=data_dir, cache_dir=cache_dir):
-        if what in ("dataset.data_dir", f"${source.env_var}"):
-            _check_folder(what, folder)
-        if _complete(folder):
-            return folder
+        try:
+            if what in ("dataset.data_dir", f"${source.env_var}"):
+                _check_folder(what, folder)
+            if _complete(folder):
+                return folder
+        except OSError as exc:  # a name too long for the file system, a folder not readable
+            raise DataError(f"{what} {folder} cannot be searched: {exc.strerror}") from exc
     return None
 
 

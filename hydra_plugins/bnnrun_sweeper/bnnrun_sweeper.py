@@ -4,6 +4,8 @@
   log-spaced values (:mod:`bnnrun.sweep.grid`).
 - Combinations that cannot go together (a flat prior with a learned scale) are left out of the
   grid before anything runs; they are not jobs, so they neither fail nor count.
+- Each job's directory is named by the overrides that vary across the grid
+  (:meth:`BnnrunSweeper._name_by_what_varies`), made one path component by :func:`job_dirname`.
 - Re-running a sweep into the same ``hydra.sweep.dir`` skips the jobs whose directory already
   holds a finished (``ok``) run of the same resolved config (:mod:`bnnrun.sweep.resume`); missing
   and failed jobs run again, keeping their job numbers, and an interrupted job continues from
@@ -65,9 +67,12 @@ def job_dirname(name: str) -> str:
     one path component: ``%`` becomes ``%25`` and ``/`` becomes ``%2F`` (so distinct names stay
     distinct), and a name over :data:`MAX_DIRNAME_BYTES` bytes of UTF-8 keeps its first bytes
     and ends with ``-`` and the first :data:`_HASH_DIGITS` hex digits of the SHA-256 of the
-    whole (escaped) name, so it is stable across processes and sweeps."""
+    whole (escaped) name, so it is stable across processes and sweeps. An empty name (no
+    override, or only ones left out of names, such as ``runtime.*``) is ``defaults``."""
     import hashlib
 
+    if not name:
+        return "defaults"
     safe = name.replace("%", "%25").replace("/", "%2F")
     raw = safe.encode("utf-8")
     if len(raw) <= MAX_DIRNAME_BYTES:
@@ -128,6 +133,29 @@ class BnnrunSweeper(BasicSweeper):
         (grid,) = self.split_arguments(overrides, None)
         return grid
 
+    def _name_by_what_varies(self, grid: Sequence[list[str]]) -> None:
+        """Name job directories by the overrides that vary across ``grid`` only: ``prior=laplace
+        seed=0,1`` gives ``seed=0`` and ``seed=1``. The overrides every job shares join Hydra's
+        ``override_dirname.exclude_keys``, through a Hydra override of the sweep's config, which
+        every launcher (in this process, in joblib's workers, on Slurm) composes its jobs from.
+        A grid of one job keeps all its overrides in its name."""
+        from bnnrun.sweep.progress import varying_keys
+
+        assert self.config is not None
+        varying = set(varying_keys(grid))
+        if not grid or not varying:
+            return
+        parsed = OverridesParser.create().parse_overrides(list(grid[0]))
+        keep = {o.key_or_group for o in parsed if o.get_key_element() in varying}
+        node = self.config.hydra.job.config.override_dirname
+        excluded = list(node.exclude_keys)
+        excluded += sorted({o.key_or_group for o in parsed} - keep - set(excluded))
+        quoted = ",".join(f"'{key}'" for key in excluded)
+        with open_dict(self.config):
+            self.config.hydra.overrides.hydra.append(
+                f"hydra.job.config.override_dirname.exclude_keys=[{quoted}]"
+            )
+
     def _plan(self, grid: Sequence[list[str]]) -> tuple[list[Job], list[Job], list[list[str]]]:
         """Compose every job: (jobs to run, jobs already done, impossible combinations)."""
         from bnnrun.config import absent_key, to_run_config
@@ -175,7 +203,9 @@ class BnnrunSweeper(BasicSweeper):
     def sweep(self, arguments: list[str]) -> Any:
         assert self.config is not None and self.launcher is not None
         tic = time.perf_counter()
-        to_run, done, impossible = self._plan(self._grid(arguments))
+        grid = self._grid(arguments)
+        self._name_by_what_varies(grid)
+        to_run, done, impossible = self._plan(grid)
         log.info(
             "sweep of %d jobs: %d to run, %d already finished (skipped), "
             "%d impossible combinations left out (planned in %.1f s)",
