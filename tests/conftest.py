@@ -115,3 +115,57 @@ def run_cli(cache_dir: Path):
         )
 
     return run
+
+
+#: The user a root test process becomes to meet permissions (``nobody`` on Debian).
+NOBODY = 65534
+
+
+@pytest.fixture
+def open_tmp() -> Any:
+    """A temporary folder that every user can enter (pytest's own are root's alone), removed
+    afterwards: for :func:`unprivileged` to work in."""
+    folder = Path(tempfile.mkdtemp(prefix="bnnrun-open-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def unprivileged(fn: Any) -> Any:
+    """``fn()`` as a user whom permissions bind: in this process, unless it is root, which
+    writes into read-only folders; then in a forked child that has become ``nobody``. Returns
+    what ``fn`` returns (picklable); an exception in the child is raised here as an
+    AssertionError naming its type and message."""
+    import pickle
+
+    if os.geteuid() != 0:
+        return fn()
+    import warnings
+
+    read, write = os.pipe()
+    with warnings.catch_warnings():  # JAX's threads: the child only touches files, in Python
+        warnings.simplefilter("ignore", RuntimeWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            os.close(read)
+            os.setgroups([])
+            os.setresgid(NOBODY, NOBODY, NOBODY)
+            os.setresuid(NOBODY, NOBODY, NOBODY)
+            try:
+                out: tuple[str, Any] = ("returned", fn())
+            except BaseException as exc:
+                out = ("raised", f"{type(exc).__name__}: {exc}")
+            with os.fdopen(write, "wb") as pipe:
+                pipe.write(pickle.dumps(out))
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    assert data, "the unprivileged child died before it answered"
+    kind, value = pickle.loads(data)
+    if kind == "raised":
+        raise AssertionError(value)
+    return value

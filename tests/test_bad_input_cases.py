@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import gzip
-import os
 import signal
 import struct
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import unprivileged
 
 from bnnrun import rundir
 from bnnrun.data.files import IDX_FILES
@@ -407,15 +407,23 @@ def test_check_run_dir_accepts_a_new_or_empty_directory_and_leaves_nothing(tmp_p
         rundir.check_run_dir(tmp_path / (("d" * 200 + "/") * 21))
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-def test_a_read_only_run_dir_is_refused(tmp_path: Path) -> None:
-    folder = tmp_path / "ro"
+def test_a_read_only_run_dir_is_refused(open_tmp: Path) -> None:
+    """As a user whom permissions bind (root is one only in a child become nobody)."""
+    folder = open_tmp / "ro"
     folder.mkdir()
-    folder.chmod(0o500)
-    try:
-        with pytest.raises(RunDirError, match="nothing can be written in it"):
-            rundir.check_run_dir(folder)
-        with pytest.raises(RunDirError, match=f"nothing can be written in {folder} "):
-            rundir.check_run_dir(folder / "run")
-    finally:
-        folder.chmod(0o700)
+    folder.chmod(0o555)
+
+    def refusals() -> list[str]:
+        said = []
+        for target in (folder, folder / "run"):
+            try:
+                rundir.check_run_dir(target)
+            except RunDirError as exc:
+                said.append(str(exc))
+        return said
+
+    said = unprivileged(refusals)
+    assert len(said) == 2, said
+    assert "nothing can be written in it" in said[0]
+    assert f"nothing can be written in {folder} " in said[1]
+    assert list(folder.iterdir()) == []

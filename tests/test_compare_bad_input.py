@@ -3,13 +3,12 @@ written (issue 12)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_config
+from conftest import make_config, unprivileged
 from test_compare import constant_run
 
 from bnnrun import rundir
@@ -72,16 +71,29 @@ def test_an_output_under_a_missing_or_file_folder_is_refused(runs, capsys, tmp_p
         )
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-def test_an_output_in_a_read_only_folder_is_refused(runs, capsys, tmp_path) -> None:
-    folder = tmp_path / "ro"
+def test_an_output_in_a_read_only_folder_is_refused(open_tmp: Path) -> None:
+    """As a user whom permissions bind (root is one only in a child become nobody)."""
+    import contextlib
+    import io
+
+    a, b = open_tmp / "a", open_tmp / "b"
+    constant_run(a, [0.0, 0.0])
+    constant_run(b, [0.0, 1.0])
+    folder = open_tmp / "ro"
     folder.mkdir()
-    folder.chmod(0o500)
-    try:
-        assert compare.main([*map(str, runs), "--output", str(folder / "c.json")]) == 2
-        assert "is not writable" in one_line(capsys)
-    finally:
-        folder.chmod(0o700)
+    folder.chmod(0o555)
+
+    def compare_into_it() -> tuple[int, str]:
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = compare.main([str(a), str(b), "--output", str(folder / "c.json")])
+        return code, err.getvalue()
+
+    code, err = unprivileged(compare_into_it)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"bnnrun-compare: error: --output {folder / 'c.json'}")
+    assert "is not writable" in err
+    assert list(folder.iterdir()) == []
 
 
 def test_an_output_that_cannot_be_written_is_one_line(runs, capsys) -> None:
