@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import atexit
 import os
+import pickle
 import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -136,12 +138,8 @@ def unprivileged(fn: Any) -> Any:
     writes into read-only folders; then in a forked child that has become ``nobody``. Returns
     what ``fn`` returns (picklable); an exception in the child is raised here as an
     AssertionError naming its type and message."""
-    import pickle
-
     if os.geteuid() != 0:
         return fn()
-    import warnings
-
     read, write = os.pipe()
     with warnings.catch_warnings():  # JAX's threads: the child only touches files, in Python
         warnings.simplefilter("ignore", RuntimeWarning)

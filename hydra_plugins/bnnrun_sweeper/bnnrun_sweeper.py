@@ -143,7 +143,7 @@ class BnnrunSweeper(BasicSweeper):
 
         assert self.config is not None
         varying = set(varying_keys(grid))
-        if not grid or not varying:
+        if not varying:  # one job (or none): all its overrides name it
             return
         parsed = OverridesParser.create().parse_overrides(list(grid[0]))
         keep = {o.key_or_group for o in parsed if o.get_key_element() in varying}
